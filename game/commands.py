@@ -1,0 +1,113 @@
+"""What can happen to a game: commands in, events out, effects for the I/O layer (pure data)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from game.records import StageOutcome
+
+Point = tuple[float, float, float]
+
+
+# --- commands (inputs to the engine)
+
+
+@dataclass(frozen=True, slots=True)
+class StrokeChunk:
+    """Points of one stroke. `start` is the index of the first point within the stroke, so a
+    chunk sent again after a reconnect is recognised and only its new points are kept."""
+
+    stage: int
+    stroke: int
+    start: int
+    points: tuple[Point, ...]
+    end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    stage: int
+
+
+@dataclass(frozen=True, slots=True)
+class GuessResult:
+    """Recognition's answer for the drawing as it was with `points_seen` points."""
+
+    stage: int
+    points_seen: int
+    guesses: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time has passed: fire whatever deadline is due (idempotent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    pass
+
+
+Command = StrokeChunk | Skip | GuessResult | Tick | Connected | Disconnected
+
+
+# --- events (for the tablet; `server.protocol` turns them into messages)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    data: dict[str, Any]
+
+
+# --- effects (for the I/O layer, applied atomically with the new state)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendPoints:
+    stage: int
+    stroke: int
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendGuess:
+    stage: int
+    t_ms: int
+    guesses: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestGuess:
+    """Ask recognition about the current drawing (the I/O layer throttles and batches)."""
+
+    stage: int
+    stroke_ended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StageEnded:
+    stage: int
+    outcome: StageOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class GameFinished:
+    """The game is over: the I/O layer records it durably."""
+
+
+Effect = AppendPoints | AppendGuess | RequestGuess | StageEnded | GameFinished
+
+
+@dataclass(slots=True)
+class Transition:
+    """The result of handling one command."""
+
+    events: list[Event] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    changed: bool = False
