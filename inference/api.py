@@ -1,0 +1,55 @@
+"""The small interface between the game and recognition.
+
+The game hands over a drawing's strokes (canvas pixels with time) and the labels it may be
+compared with; it gets back the best labels with probabilities. Everything else (rasterising,
+batching, models, runtimes) stays inside `inference/`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+# One point as the tablet sends it: x and y in canvas pixels, t in ms since the stage started.
+Point = tuple[float, float, float]
+Stroke = Sequence[Point]
+
+
+@dataclass(frozen=True, slots=True)
+class Guess:
+    """One label the recogniser thinks the drawing may be."""
+
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecognizeRequest:
+    """What the game asks of recognition.
+
+    Attributes:
+        drawing_key: identifies the drawing (game id + stage); a newer request with the same key
+            supersedes one still queued (latest wins).
+        category: the category code; it selects the model.
+        labels: the labels of the category; probabilities are computed over these only.
+        strokes: every stroke of the drawing so far, in order.
+        top_k: how many guesses to return.
+    """
+
+    drawing_key: str
+    category: str
+    labels: tuple[str, ...]
+    strokes: Sequence[Stroke]
+    top_k: int = 3
+
+
+class Recognizer(Protocol):
+    """Anything that guesses drawings: the worker pool, or a direct in-process model."""
+
+    async def recognize(self, request: RecognizeRequest) -> list[Guess]:
+        """Return up to `request.top_k` guesses, most probable first."""
+        ...
+
+    def known_labels(self, category: str) -> frozenset[str]:
+        """The labels the model serving `category` can recognise (empty if none serves it)."""
+        ...

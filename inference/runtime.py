@@ -1,0 +1,258 @@
+"""Load a model directory into an inference runtime: the only module that imports TensorFlow,
+LiteRT or ONNX Runtime (lazily, so a worker only pays for the runtime it uses).
+
+Every runtime exposes the same small interface, `ModelRuntime.predict(batch) -> probabilities`,
+and takes a float32 batch shaped like the model card's raster spec.
+
+Runtimes (measured in `bench/inference/README.md`):
+- ``litert``: the LiteRT interpreter over `model.tflite`, one interpreter per batch bucket so the
+  batch dimension is fixed and never re-allocated on the hot path. The default: fastest here.
+- ``tf``: the exported `saved_model/` serving function, through a `tf.function` traced once
+  per batch bucket (a concrete function with a fully static shape each).
+- ``keras``: `model.keras` with `model.predict` per call: the baseline, slow on small batches.
+
+Batches are padded up to the next bucket (powers of two up to `max_batch_size`) and the padding
+rows are dropped from the output.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from inference.errors import ModelLoadError
+
+RUNTIMES = ("litert", "tf", "keras")
+DEFAULT_RUNTIME = "litert"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a model directory says about itself, read without importing any runtime."""
+
+    name: str
+    path: Path
+    labels: tuple[str, ...]
+    spec: dict  # the raster spec from card.json "input"
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one raster."""
+        size = int(self.spec["size"])
+        return (size, size, len(self.spec.get("channels", ["ink"])))
+
+
+def read_model_info(model_dir: Path) -> ModelInfo:
+    """Read `labels.json` and `card.json` of a model directory."""
+    model_dir = Path(model_dir)
+    try:
+        labels = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
+        card = json.loads((model_dir / "card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read model directory {model_dir}: {exc}") from exc
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise ModelLoadError(f"{model_dir}/labels.json must be a non-empty list of strings")
+    if len(set(labels)) != len(labels):
+        raise ModelLoadError(f"{model_dir}/labels.json has duplicate labels")
+    spec = card.get("input") if isinstance(card, dict) else None
+    if not isinstance(spec, dict) or "size" not in spec:
+        raise ModelLoadError(f"{model_dir}/card.json needs an \"input\" raster spec with a size")
+    if spec.get("layout", "NHWC") != "NHWC":
+        raise ModelLoadError(f"{model_dir}: only NHWC input layout is supported, "
+                             f"not {spec.get('layout')!r}")
+    return ModelInfo(name=model_dir.name, path=model_dir, labels=tuple(labels), spec=spec)
+
+
+class ModelRuntime(Protocol):
+    """A loaded model: float32 rasters in, softmax probabilities over `info.labels` out."""
+
+    info: ModelInfo
+    kind: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(n, H, W, C) float32 -> (n, len(labels)) float32."""
+        ...
+
+
+def batch_buckets(max_batch_size: int) -> tuple[int, ...]:
+    """Powers of two up to and including `max_batch_size` (which is always the last bucket)."""
+    buckets, b = [], 1
+    while b < max_batch_size:
+        buckets.append(b)
+        b *= 2
+    buckets.append(max_batch_size)
+    return tuple(buckets)
+
+
+def _bucket_for(n: int, buckets: tuple[int, ...]) -> int:
+    for b in buckets:
+        if b >= n:
+            return b
+    return buckets[-1]
+
+
+def _chunks(batch: np.ndarray, size: int):
+    for start in range(0, len(batch), size):
+        yield batch[start:start + size]
+
+
+class LiteRTRuntime:
+    """LiteRT interpreter per batch bucket over `model.tflite` (float32)."""
+
+    kind = "litert"
+
+    def __init__(self, info: ModelInfo, *, threads: int, max_batch_size: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter  # the only LiteRT import
+
+        self.info = info
+        self._threads = threads
+        self._buckets = batch_buckets(max_batch_size)
+        try:
+            self._content = (info.path / "model.tflite").read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read {info.path}/model.tflite: {exc}") from exc
+        self._interpreter_cls = Interpreter
+        self._by_bucket: dict[int, tuple[object, int, int]] = {}
+        self._interpreter(1)
+        try:
+            for b in self._buckets[1:]:  # allocate everything up front, not on the hot path
+                self._interpreter(b)
+        except ModelLoadError:
+            # A graph exported with a fixed batch of 1 (a hard-coded reshape) cannot be
+            # resized: run it one row at a time rather than not at all.
+            self._buckets = (1,)
+            self._by_bucket = {1: self._by_bucket[1]}
+
+    def _interpreter(self, bucket: int):
+        entry = self._by_bucket.get(bucket)
+        if entry is None:
+            try:
+                interp = self._interpreter_cls(model_content=self._content,
+                                               num_threads=self._threads)
+                inp = interp.get_input_details()[0]
+                interp.resize_tensor_input(inp["index"], [bucket, *self.info.input_shape],
+                                           strict=False)
+                interp.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                raise ModelLoadError(f"LiteRT cannot load {self.info.path}/model.tflite: "
+                                     f"{exc}") from exc
+            out = interp.get_output_details()[0]
+            entry = (interp, inp["index"], out["index"])
+            self._by_bucket[bucket] = entry
+        return entry
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        n = len(batch)
+        if n > self._buckets[-1]:
+            return np.concatenate([self.predict(c) for c in _chunks(batch, self._buckets[-1])])
+        bucket = _bucket_for(n, self._buckets)
+        interp, in_idx, out_idx = self._interpreter(bucket)
+        if n != bucket:
+            padded = np.zeros((bucket, *batch.shape[1:]), np.float32)
+            padded[:n] = batch
+            batch = padded
+        interp.set_tensor(in_idx, np.ascontiguousarray(batch, dtype=np.float32))
+        interp.invoke()
+        return interp.get_tensor(out_idx)[:n].copy()
+
+
+def _configure_tensorflow(threads: int):
+    import tensorflow as tf  # the only TensorFlow import
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already initialised in this process: keep what was set first
+    return tf
+
+
+class TFFunctionRuntime:
+    """The exported SavedModel's serving function, one traced `tf.function` per bucket."""
+
+    kind = "tf"
+
+    def __init__(self, info: ModelInfo, *, threads: int, max_batch_size: int) -> None:
+        tf = _configure_tensorflow(threads)
+        self.info = info
+        self._buckets = batch_buckets(max_batch_size)
+        try:
+            loaded = tf.saved_model.load(str(info.path / "saved_model"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load {info.path}/saved_model: {exc}") from exc
+        self._loaded = loaded  # keep the trackable alive
+        serve = loaded.signatures.get("serving_default") if hasattr(loaded, "signatures") else None
+        if hasattr(loaded, "serve"):
+            fn = loaded.serve
+        elif serve is not None:
+            def fn(x, _serve=serve):
+                return next(iter(_serve(x).values()))
+        else:
+            raise ModelLoadError(f"{info.path}/saved_model has no serving function")
+        traced = tf.function(lambda x: fn(x))
+        # One concrete function per bucket: every graph has a fully static shape, traced and
+        # warmed now rather than on the first request of that size.
+        self._fns = {}
+        for b in self._buckets:
+            concrete = traced.get_concrete_function(
+                tf.TensorSpec([b, *info.input_shape], tf.float32))
+            concrete(tf.zeros([b, *info.input_shape], tf.float32))
+            self._fns[b] = concrete
+        self._tf = tf
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        n = len(batch)
+        if n > self._buckets[-1]:
+            return np.concatenate([self.predict(c) for c in _chunks(batch, self._buckets[-1])])
+        bucket = _bucket_for(n, self._buckets)
+        if n != bucket:
+            padded = np.zeros((bucket, *batch.shape[1:]), np.float32)
+            padded[:n] = batch
+            batch = padded
+        out = self._fns[bucket](self._tf.constant(batch, dtype=self._tf.float32))
+        return np.asarray(out)[:n]
+
+
+class KerasPredictRuntime:
+    """`model.keras` through `model.predict`: the baseline the others are measured against."""
+
+    kind = "keras"
+
+    def __init__(self, info: ModelInfo, *, threads: int, max_batch_size: int) -> None:
+        _configure_tensorflow(threads)
+        import keras
+
+        self.info = info
+        try:
+            self._model = keras.models.load_model(info.path / "model.keras", compile=False)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load {info.path}/model.keras: {exc}") from exc
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self._model.predict(batch, verbose=0), dtype=np.float32)
+
+
+def load_runtime(model_dir: Path, kind: str = DEFAULT_RUNTIME, *, threads: int = 1,
+                 max_batch_size: int = 64) -> ModelRuntime:
+    """Load `model_dir` in runtime `kind` ("litert", "tf" or "keras").
+
+    threads: intra-op threads of the runtime. One per worker process by default: with two
+    cores and one worker per core, more threads only contend with the other worker.
+    """
+    info = read_model_info(Path(model_dir))
+    if kind == "litert":
+        return LiteRTRuntime(info, threads=threads, max_batch_size=max_batch_size)
+    if kind == "tf":
+        return TFFunctionRuntime(info, threads=threads, max_batch_size=max_batch_size)
+    if kind == "keras":
+        return KerasPredictRuntime(info, threads=threads, max_batch_size=max_batch_size)
+    raise ValueError(f"unknown runtime {kind!r}; choose one of {', '.join(RUNTIMES)}")
+
+
+def quiet_runtime_logs() -> None:
+    """Silence TensorFlow's C++ start-up chatter in worker processes (call before loading)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,1 @@
+"""Training of the recognition models (`python -m inference.train`)."""

@@ -1,0 +1,374 @@
+"""`python -m inference.train`: train a recognition model and write its model directory.
+
+Reads Google's files in every format under `--data` (raw/simplified .ndjson, .bin, sketch-rnn
+.npz; numpy_bitmap .npy / .npz with `--bitmaps`), splits them per class with a seed (raw drawings
+with timing are held out: never trained on, measured as "real"), rasterises with the serving
+rasteriser (`inference.raster.rasterize`), trains a small CNN and writes `models/<name>/`:
+labels.json, model.keras, model.tflite, saved_model/, card.json, card.md, confusion_<cat>.png.
+
+    python -m inference.train --categories animals,fruit_veg,vehicles --name qd_v0 --epochs 8
+    python -m inference.train --tiny --data tests/fixtures/quickdraw --out /tmp/m   # seconds
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "quickdraw"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m inference.train", description="Train a Doodle Quest recognition model.")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with Quick, Draw! files (searched recursively)")
+    ap.add_argument("--out", type=Path, default=REPO / "models", help="models folder")
+    ap.add_argument("--name", default=None, help="model directory name")
+    ap.add_argument("--categories", default="animals,fruit_veg,vehicles", help="category codes, comma-separated, or 'all'")
+    ap.add_argument("--labels", default=None, help="train on these labels (comma-separated) instead of categories")
+    ap.add_argument("--categories-json", type=Path, default=None, help="read categories (codes, labels) from this categories.json")
+    ap.add_argument("--write-categories", action="store_true", help="write models/categories.json mapping the categories to this model")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--max-per-class", type=int, default=None, help="cap training drawings per class")
+    ap.add_argument("--test-per-class", type=int, default=60)
+    ap.add_argument("--val-per-class", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--size", type=int, default=28)
+    ap.add_argument("--channels", default="ink", help="raster channels: ink, or ink,order")
+    ap.add_argument("--line-width", type=float, default=16.0)
+    ap.add_argument("--arch", default="small", choices=("tiny", "lite", "lite_wide", "small", "medium"))
+    ap.add_argument("--aug-copies", type=int, default=1, help="augmented renderings per training drawing")
+    ap.add_argument("--aug-fraction", type=float, default=1.0, help="share of training drawings augmented per copy")
+    ap.add_argument("--bitmaps", action="store_true", help="also train on 28 px bitmap rows (.npy/.npz) of the labels")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threshold", type=float, default=0.5, help="early-recognition probability threshold")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--prepare-only", action="store_true", help="rasterise the splits into var/raster_cache and stop")
+    ap.add_argument("--tiny", action="store_true", help="smoke test: 1 epoch, 20 drawings a class, tiny net")
+    args = ap.parse_args(argv)
+    if args.tiny:
+        args.epochs = 1
+        args.max_per_class = args.max_per_class or 20
+        args.test_per_class = min(args.test_per_class, 2)
+        args.val_per_class = min(args.val_per_class, 1)
+        args.arch = "tiny"
+        args.aug_copies = min(args.aug_copies, 1)
+        args.workers = 1
+    return args
+
+
+def resolve_categories(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """[{code, name_ko, name_en, topics: [{label, name_ko, name_en}]}] for the requested categories."""
+    from inference.training.categories import CANDIDATES
+
+    if args.labels:
+        labels = [l.strip() for l in args.labels.split(",") if l.strip()]
+        return [{"code": "custom", "name_ko": "사용자 정의", "name_en": "Custom", "topics": [{"label": l, "name_ko": l, "name_en": l} for l in labels]}]
+    if args.categories_json:
+        return json.loads(args.categories_json.read_text(encoding="utf-8"))["categories"]
+    codes = None if args.categories == "all" else [c.strip() for c in args.categories.split(",")]
+    known = {c[0] for c in CANDIDATES}
+    if codes:
+        unknown = set(codes) - known
+        if unknown:
+            raise SystemExit(f"unknown categories {sorted(unknown)}; known: {sorted(known)}")
+    cats = []
+    for code, ko, en, topics in CANDIDATES:
+        if codes is None or code in codes:
+            cats.append({"code": code, "name_ko": ko, "name_en": en, "topics": [{"label": l, "name_ko": k, "name_en": l} for l, k in topics]})
+    return cats
+
+
+def export_model(model: Any, out_dir: Path) -> dict[str, int]:
+    """model.keras, saved_model/ (TF Serving) and model.tflite (LiteRT float32); sizes in bytes."""
+    import tensorflow as tf
+
+    import keras
+
+    # Save an uncompiled copy: the optimizer state would triple the file for nothing.
+    plain = keras.models.clone_model(model)
+    plain.set_weights(model.get_weights())
+    plain.save(out_dir / "model.keras")
+    sm = out_dir / "saved_model"
+    if sm.exists():
+        shutil.rmtree(sm)
+    model.export(str(sm), format="tf_saved_model", verbose=False)
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(sm))
+    (out_dir / "model.tflite").write_bytes(conv.convert())
+    sizes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
+    sizes["saved_model"] = sum(p.stat().st_size for p in sm.rglob("*") if p.is_file())
+    return sizes
+
+
+def _cache_dir(spec: dict) -> Path:
+    """Raster cache keyed by the spec and `inference.raster.RASTER_VERSION`."""
+    import hashlib
+
+    import inference.raster as raster
+
+    h = hashlib.sha256(json.dumps([spec, raster.RASTER_VERSION], sort_keys=True).encode()).hexdigest()[:16]
+    return REPO / "var" / "raster_cache" / h
+
+
+def _render_all(drawings: list, spec: dict, workers: int, desc: str) -> np.ndarray:
+    """Rasterise with the serving rasteriser (`inference.raster.rasterize`), with a progress bar."""
+    from inference.training.data import rasterize_many
+
+    with tqdm(total=len(drawings), desc=desc, unit="img", file=sys.stderr, mininterval=2) as bar:
+        return rasterize_many(drawings, spec, workers, bar)
+
+
+def _render_split(part: dict[str, list], labels: list[str], spec: dict, workers: int, desc: str, use_cache: bool) -> np.ndarray:
+    """Rasters of a split part in label order; per-label cache in var/raster_cache (by key_ids)."""
+    import hashlib
+
+    cache = _cache_dir(spec)
+    paths, missing = {}, []
+    for l in labels:
+        keys = "\n".join(f"{l}:{s.key_id}" for s in part[l])
+        paths[l] = cache / f"{hashlib.sha256(keys.encode()).hexdigest()[:24]}.npy"
+        if not (use_cache and paths[l].exists()):
+            missing.append(l)
+    if missing:
+        drawings = [s.drawing for l in missing for s in part[l]]
+        arr = _render_all(drawings, spec, workers, desc)
+        if use_cache:
+            cache.mkdir(parents=True, exist_ok=True)
+        start, fresh = 0, {}
+        for l in missing:
+            n = len(part[l])
+            fresh[l] = arr[start : start + n]
+            start += n
+            if use_cache:
+                np.save(paths[l], fresh[l])
+    else:
+        fresh = {}
+    print(f"[train] {desc}: {len(labels) - len(missing)} labels from cache, {len(missing)} rendered", file=sys.stderr)
+    size, ch = spec["size"], len(spec["channels"])
+    parts = [fresh[l] if l in fresh else np.load(paths[l]) for l in labels]
+    return np.concatenate(parts) if parts else np.zeros((0, size, size, ch), dtype=np.float16)
+
+
+def _augment_all(drawings: list, spec: dict, workers: int, seed: int, desc: str) -> np.ndarray:
+    from inference.training.augment import _aug_chunk
+
+    chunk = 512
+    parts = [(drawings[i : i + chunk], dict(spec), seed + i) for i in range(0, len(drawings), chunk)]
+    out = []
+    with tqdm(total=len(drawings), desc=desc, unit="img", file=sys.stderr, mininterval=2) as bar:
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as ex:
+                for arr in ex.map(_aug_chunk, parts):
+                    out.append(arr)
+                    bar.update(len(arr))
+        else:
+            for p in parts:
+                arr = _aug_chunk(p)
+                out.append(arr)
+                bar.update(len(arr))
+    if not out:
+        return np.zeros((0, spec["size"], spec["size"], len(spec["channels"])), dtype=np.float16)
+    return np.concatenate(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python -m inference.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from inference.evaluate import ModelRunner, early_curve, mask_probs, topk_metrics
+    from inference.training.categories import DATASET_CREDIT
+    from inference.training.data import flatten, load_labels, split_balanced
+    from inference.training.model import build_cnn, count_macs
+    from inference.training.report import card_markdown, confusion_png
+
+    t0 = time.time()
+    keras.utils.set_random_seed(args.seed)
+    cats = resolve_categories(args)
+    labels: list[str] = []
+    for c in cats:
+        for t in c["topics"]:
+            if t["label"] not in labels:
+                labels.append(t["label"])
+    name = args.name or ("tiny" if args.tiny else f"qd_{len(labels)}")
+    spec = {
+        "size": args.size,
+        "channels": [c.strip() for c in args.channels.split(",")],
+        "line_width": args.line_width,
+        "padding": 16.0,
+        "layout": "NHWC",
+        "dtype": "float32",
+        "range": [0, 1],
+        "rasterizer": "inference.raster.rasterize",
+    }
+    print(f"[train] {len(cats)} categories, {len(labels)} labels, data {args.data}", file=sys.stderr)
+    data = load_labels(args.data, labels, with_bitmaps=args.bitmaps)
+    missing = [l for l in labels if not data[l].pool]
+    if missing:
+        raise SystemExit(f"no training drawings for {missing} under {args.data}")
+    split = split_balanced(data, args.seed, args.test_per_class, args.val_per_class, args.max_per_class)
+    tr_d, tr_y = flatten(split.train, labels)
+    va_d, va_y = flatten(split.val, labels)
+    te_d, te_y = flatten(split.test, labels)
+    use_cache = not args.tiny
+    print(f"[train] train {len(tr_d)} val {len(va_d)} test {len(te_d)} real(raw, held out) {sum(len(v) for v in split.real.values())}", file=sys.stderr)
+    if args.prepare_only:
+        for part in ("train", "val", "test"):
+            _render_split(getattr(split, part), labels, spec, args.workers, f"rasterise {part}", True)
+        return 0
+    x_tr = _render_split(split.train, labels, spec, args.workers, "rasterise train", use_cache)
+    y_parts = [tr_y]
+    x_parts = [x_tr]
+    for k in range(args.aug_copies):
+        pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
+        idx = np.flatnonzero(pick)
+        x_parts.append(_augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}"))
+        y_parts.append(tr_y[idx])
+    if args.bitmaps and spec["size"] == 28 and spec["channels"] == ["ink"]:
+        cap = args.max_per_class or 10**9
+        for i, l in enumerate(labels):
+            if data[l].bitmaps:
+                b = np.concatenate(data[l].bitmaps)[:cap]
+                x_parts.append((b.astype(np.float16) / 255)[..., None])
+                y_parts.append(np.full(len(b), i, dtype=np.int32))
+    x_train = np.concatenate(x_parts)
+    y_train = np.concatenate(y_parts)
+    x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
+    del x_parts
+    print(f"[train] training images {len(x_train)} (with augmentation) in {time.time() - t0:.0f}s", file=sys.stderr)
+
+    model = build_cnn(spec["size"], len(spec["channels"]), len(labels), args.arch)
+    steps = max(1, int(np.ceil(len(x_train) / args.batch_size))) * args.epochs
+    sched = keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(sched), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # No image-space shifting or scaling: the rasteriser centres and scales every drawing, so the
+    # model never sees those; the stroke-level augmentation (augment.py) does the rest.
+    x_train = x_train.astype(np.float32)
+    ds = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(min(len(x_train), 300_000), seed=args.seed, reshuffle_each_iteration=True)
+        .batch(args.batch_size)
+        .prefetch(2)
+    )
+    val = tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), va_y)).batch(512) if len(x_val) else None
+    from inference.training.progress import TqdmEpochs
+
+    hist = model.fit(ds, epochs=args.epochs, validation_data=val, verbose=0, callbacks=[TqdmEpochs(args.epochs)])
+    train_s = time.time() - t0
+
+    out_dir = args.out / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "labels.json").write_text(json.dumps(labels, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    # card.json is needed by the runner; write a first version, then the full one.
+    card: dict[str, Any] = {"name": name, "input": spec, "labels": labels}
+    (out_dir / "card.json").write_text(json.dumps(card), encoding="utf-8")
+    sizes = export_model(model, out_dir)
+
+    # ---- measure through the serving path: rasterise + LiteRT model + category mask
+    runner = ModelRunner(out_dir, "tflite")
+    x_te = _render_split(split.test, labels, spec, args.workers, "rasterise test", use_cache).astype(np.float32)
+    p_te = runner.predict(x_te)
+    metrics: dict[str, Any] = {"threshold": args.threshold, "categories": {}}
+    for c in cats:
+        code = c["code"]
+        clabels = [t["label"] for t in c["topics"]]
+        cols = [labels.index(l) for l in clabels]
+        entry: dict[str, Any] = {"labels": clabels}
+        sel = np.isin(te_y, cols)
+        y_local = np.array([cols.index(v) for v in te_y[sel]], dtype=np.int64)
+        m = topk_metrics(mask_probs(p_te[sel], cols), y_local, len(cols))
+        entry["test"] = {"n": m["n"], "top1": m["top1"], "top3": m["top3"],
+                         "per_class_top1": {clabels[k]: v for k, v in m["per_class_top1"].items()}}
+        entry["confusion_test"] = m["confusion"]
+        real_d, real_y = [], []
+        for k, l in enumerate(clabels):
+            for s in split.real.get(l, []):
+                real_d.append(s.drawing)
+                real_y.append(k)
+        if real_d:
+            ry = np.asarray(real_y)
+            xr = np.stack([__import__("inference.raster", fromlist=["rasterize"]).rasterize(d, spec, fmt="columns") for d in real_d])
+            mr = topk_metrics(mask_probs(runner.predict(xr), cols), ry, len(cols))
+            entry["real"] = {"n": mr["n"], "top1": mr["top1"], "top3": mr["top3"],
+                             "per_class_top1": {clabels[k]: v for k, v in mr["per_class_top1"].items()},
+                             "early_recognition": early_curve(runner, real_d, ry, cols, args.threshold)}
+        # Early recognition on the simplified test drawings too (more drawings, no timing needed).
+        # (at most 20 drawings a label: each point of the curve re-rasterises every drawing)
+        idx = np.flatnonzero(sel)
+        sub = np.concatenate([np.flatnonzero(y_local == k)[:20] for k in range(len(cols))])
+        entry["test"]["early_recognition"] = early_curve(runner, [te_d[idx[i]] for i in sub], y_local[sub], cols, args.threshold)
+        metrics["categories"][code] = entry
+        confusion_png(out_dir / f"confusion_{code}.png", m["confusion"], clabels, f"{name} / {code}: held-out test, top-1 (row %)")
+    cv = list(metrics["categories"].values())
+    overall: dict[str, Any] = {
+        "test_top1": float(np.mean([e["test"]["top1"] for e in cv])),
+        "test_top3": float(np.mean([e["test"]["top3"] for e in cv])),
+        "test_early_recognition": np.mean([e["test"]["early_recognition"]["recognized"] for e in cv], axis=0).tolist(),
+    }
+    with_real = [e for e in cv if "real" in e]
+    if with_real:
+        overall["real_top1"] = float(np.mean([e["real"]["top1"] for e in with_real]))
+        overall["real_top3"] = float(np.mean([e["real"]["top3"] for e in with_real]))
+        overall["real_early_recognition"] = np.mean([e["real"]["early_recognition"]["recognized"] for e in with_real], axis=0).tolist()
+        overall["real_n"] = int(sum(e["real"]["n"] for e in with_real))
+    metrics["overall"] = overall
+    metrics["history"] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+    card = {
+        "name": name,
+        "description": "Doodle Quest drawing recogniser: a small CNN over rasterised strokes; softmax over labels.json.",
+        "input": spec,
+        "output": {"kind": "softmax", "labels": "labels.json", "masking": "keep the category's labels, renormalise"},
+        "labels": labels,
+        "categories": [c["code"] for c in cats],
+        "architecture": {"name": model.name, "arch": args.arch, "params": int(model.count_params()), "macs": count_macs(model)},
+        "files": sizes,
+        "metrics": metrics,
+        "seed": args.seed,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+        "train_seconds": round(train_s, 1),
+        "data": {
+            "dir": str(args.data),
+            "summary": (f"{len(tr_d)} simplified drawings for training (+{args.aug_copies} augmented rendering(s) of {args.aug_fraction:.0%} of them"
+                        f"{', + bitmap rows' if args.bitmaps else ''}), {len(te_d)} held out for test "
+                        f"({args.test_per_class}/class, seeded), raw drawings with timing held out entirely."),
+            "train_per_class": {l: len(split.train[l]) for l in labels},
+        },
+        "dataset_credit": DATASET_CREDIT,
+        "license_note": "Trained on the Quick, Draw! dataset by Google, licensed CC BY 4.0.",
+    }
+    (out_dir / "card.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / "card.md").write_text(card_markdown(card), encoding="utf-8")
+    print(json.dumps({"model": name, "overall": overall, "seconds": round(time.time() - t0)}, indent=1), file=sys.stderr)
+    if args.write_categories:
+        write_categories(args.out / "categories.json", cats, name)
+    return 0
+
+
+def write_categories(path: Path, cats: list[dict[str, Any]], model_name: str | dict[str, str]) -> None:
+    from inference.training.categories import DATASET_CREDIT
+
+    out = []
+    for i, c in enumerate(cats, 1):
+        out.append({
+            "code": c["code"], "name_ko": c["name_ko"], "name_en": c["name_en"],
+            "model": model_name if isinstance(model_name, str) else model_name[c["code"]],
+            "stage_count": 5, "age_min": 3, "age_max": 8, "sort_order": i,
+            "topics": c["topics"],
+        })
+    path.write_text(json.dumps({"dataset_credit": DATASET_CREDIT, "categories": out}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

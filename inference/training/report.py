@@ -1,0 +1,94 @@
+"""Model-card writing and confusion-matrix pictures (PIL only; no plotting library needed)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def confusion_png(path: Path, confusion: Sequence[Sequence[int]], labels: Sequence[str], title: str) -> None:
+    """Row-normalised confusion matrix (rows: truth, columns: top-1 guess) as a heat map."""
+    conf = np.asarray(confusion, dtype=np.float64)
+    n = len(labels)
+    rows = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
+    cell, left, top = 22, 130, 150
+    img = Image.new("RGB", (left + n * cell + 10, top + n * cell + 10), "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    d.text((5, 5), title, fill="black", font=font)
+    for i, label in enumerate(labels):
+        d.text((5, top + i * cell + 5), label[:20], fill="black", font=font)
+        # Column labels, written vertically by rotating a small text image.
+        t = Image.new("RGB", (top - 25, cell), "white")
+        ImageDraw.Draw(t).text((2, 5), label[:20], fill="black", font=font)
+        img.paste(t.rotate(90, expand=True), (left + i * cell, 20))
+        for j in range(n):
+            v = rows[i, j]
+            shade = int(255 * (1 - v))
+            colour = (shade, shade, 255) if i == j else (255, shade, shade)
+            d.rectangle([left + j * cell, top + i * cell, left + (j + 1) * cell - 1, top + (i + 1) * cell - 1], fill=colour)
+            if v >= 0.05:
+                d.text((left + j * cell + 2, top + i * cell + 5), f"{int(round(v * 100))}", fill="black", font=font)
+    img.save(path)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """A readable model card from card.json."""
+    m = card["metrics"]
+    lines = [
+        f"# {card['name']}",
+        "",
+        card.get("description", ""),
+        "",
+        f"Trained {card['date']} with seed {card['seed']}:",
+        "",
+        f"    {card['command']}",
+        "",
+        f"Data: {card['dataset_credit']}. {card['data']['summary']}",
+        "",
+        "## Input (the rasteriser spec; `inference.raster.rasterize(strokes, card['input'])`)",
+        "",
+        "```json",
+        __import__("json").dumps(card["input"], indent=1),
+        "```",
+        "",
+        f"Architecture: {card['architecture']['name']}, {card['architecture']['params']:,} parameters, "
+        f"{card['architecture']['macs']:,} multiply-adds per image. Output: softmax over `labels.json` "
+        "(mask to a category's labels and renormalise).",
+        "",
+        "## Accuracy within each category",
+        "",
+        "Held-out simplified drawings (seeded class-balanced split) and held-out real raw drawings "
+        "(with timing; never trained on), through the serving path (rasterise + LiteRT model + mask).",
+        "",
+        "| category | labels | test n | top-1 | top-3 | real n | real top-1 | real top-3 | recognised after 25/50/75/100%% strokes (real, p>=%.2f) |" % m["threshold"],
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for code, c in m["categories"].items():
+        t, r = c.get("test", {}), c.get("real", {})
+        er = r.get("early_recognition", {}).get("recognized", [])
+        lines.append(
+            f"| {code} | {len(c['labels'])} | {t.get('n', 0)} | {_pct(t.get('top1'))} | {_pct(t.get('top3'))} | "
+            f"{r.get('n', 0)} | {_pct(r.get('top1'))} | {_pct(r.get('top3'))} | {' / '.join(_pct(v) for v in er)} |"
+        )
+    o = m["overall"]
+    lines += [
+        f"| **mean** | | | **{_pct(o['test_top1'])}** | **{_pct(o['test_top3'])}** | | {_pct(o.get('real_top1'))} | {_pct(o.get('real_top3'))} | {' / '.join(_pct(v) for v in o.get('real_early_recognition', []))} |",
+        "",
+        "Per-class accuracy and confusion matrices: `card.json` and `confusion_<category>.png`.",
+        "",
+        "## Limits",
+        "",
+        "Trained on adults' and older children's drawings from Quick, Draw!; young children draw "
+        "differently (augmentation imitates shift, scale, rotation, wobble and missing strokes, "
+        "but no drawings by 3-8 year olds were available to measure on).",
+        "",
+    ]
+    return "\n".join(lines)
