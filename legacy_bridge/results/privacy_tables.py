@@ -1,0 +1,47 @@
+"""Tables for research consent and the deletion log (SQLAlchemy 2 Core, the shared `metadata`).
+
+Created by migration 0002 (`migrations/versions/0002_consent.py`); keep both in step. Documented
+in docs/privacy.md.
+
+- `research_consents`: one row per consent given by an adult (guardian or teacher) for one
+  pseudonymous player. A consent is *active* while `withdrawn_at` is NULL. It covers the drawings
+  of games that started at or after `granted_at`. No foreign key to `players`: consent may be
+  recorded before the child's first game reaches the database.
+- `deletion_log`: what was deleted, when and why, without the deleted data. `subject_ref` is a
+  salted SHA-256 of the player id (`subject_salt` is random per row), so the log can answer "was
+  this child's data deleted?" for someone who knows the id, but cannot be listed back into ids.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .tables import TABLE_ARGS, BigId, Millis, metadata
+
+research_consents = sa.Table(
+    "research_consents", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("player_id", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(32), nullable=False),
+    sa.Column("granted_at", Millis, nullable=False),
+    sa.Column("granted_by_role", sa.String(32), nullable=False),  # "guardian" / "teacher"
+    sa.Column("granted_by_name", sa.String(128), nullable=True),  # the adult, never the child
+    sa.Column("withdrawn_at", Millis, nullable=True),
+    sa.Column("withdrawn_by_role", sa.String(32), nullable=True),
+    sa.Column("withdrawn_by_name", sa.String(128), nullable=True),
+    sa.Index("ix_research_consents_player", "player_id", "withdrawn_at"),
+    **TABLE_ARGS,
+)
+
+deletion_log = sa.Table(
+    "deletion_log", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("deleted_at", Millis, nullable=False),
+    # "withdrawal" (drawings only), "erasure" (everything about the player), "retention" (purge)
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("subject_ref", sa.String(64), nullable=True),  # NULL for a purge over many players
+    sa.Column("subject_salt", sa.String(32), nullable=True),
+    sa.Column("requested_by_role", sa.String(32), nullable=True),
+    sa.Column("counts", sa.JSON, nullable=False),  # {"drawings": n, "drawing_strokes": n, ...}
+    sa.Index("ix_deletion_log_subject", "subject_ref"),
+    **TABLE_ARGS,
+)
