@@ -1,0 +1,29 @@
+"""`python -m server`: run the game server with the settings from the environment."""
+from __future__ import annotations
+
+import uvicorn
+
+from server.app import create_app
+from server.logs import configure
+from server.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    configure(settings.log_level, json=settings.log_json)
+    print(f"Doodle Quest: http://{settings.host}:{settings.port}/", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        # Above our own limit, so an oversized message gets a readable error; far above it, the
+        # socket is closed by uvicorn before the message is buffered.
+        ws_max_size=settings.max_message_bytes * 4,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep our structured handler for uvicorn's loggers too
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The FastAPI application: `create_app()` wires routes, the WebSocket and the lifespan."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from server import ws
+from server.errors import install_error_handlers
+from server.routes import admin_topics, classes, consent, export, health
+from server.lifespan import Components, lifespan_for
+from server.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, components: Components | None = None) -> FastAPI:
+    """Build the app. `components` lets tests inject a recogniser, a store or a result sink."""
+    settings = settings or Settings()
+    app = FastAPI(title="Doodle Quest", version="1", lifespan=lifespan_for(settings, components))
+
+    @app.websocket("/ws/play")
+    async def play(websocket: WebSocket) -> None:
+        await ws.play(websocket, app.state.services)
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(classes.router)
+    app.include_router(admin_topics.router)
+    app.include_router(consent.router)
+    app.include_router(export.router)
+    # The bridge's admin routes take their token from our settings, like every other admin route.
+    app.dependency_overrides[admin_topics.expected_admin_token] = lambda: settings.admin_token
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/categories")
+    async def categories() -> list[dict[str, object]]:
+        """The categories a tablet may play (for the start screen)."""
+        cats = await app.state.services.games.topics.categories()
+        return [
+            {
+                "code": c.code,
+                "name_ko": c.name_ko,
+                "name_en": c.name_en,
+                "topics": len(c.topics),
+                "stage_count": c.stage_count,
+                "age_min": c.age_min,
+                "age_max": c.age_max,
+            }
+            for c in cats
+        ]
+
+    if STATIC_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
+    return app

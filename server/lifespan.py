@@ -1,0 +1,194 @@
+"""Opening and closing everything the server holds: store, recogniser, topics, results, loops."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+
+from game.bundled_topics import BundledTopics
+from game.commands import GameFinished
+from game.recorder import Recorder
+from game.records import ResultSink
+from game.rules import GameRules, RecognitionRule
+from game.service import GameService
+from game.store import GameStore, open_store
+from game.timers import TimerLoop
+from game.topics import TopicSource
+from inference.api import Recognizer
+from server.access import Access, ClassRegistry, SessionTokens, session_secret
+from server.metrics import METRICS, POOL_COLLECTOR
+from server.settings import Settings
+from server.ws import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    """Parts a test (or another deployment) may inject instead of the configured ones."""
+
+    store: GameStore | None = None
+    recognizer: Recognizer | None = None
+    topics: TopicSource | None = None
+    results: ResultSink | None = None
+
+
+def rules_from(settings: Settings) -> GameRules:
+    """The game rules the settings describe."""
+    return GameRules(
+        default_stage_count=settings.default_stage_count,
+        default_time_limit_s=settings.default_time_limit_s,
+        intermission_ms=settings.intermission_ms,
+        resume_grace_ms=round(settings.resume_grace_s * 1000),
+        recognition=RecognitionRule(
+            top_k=settings.recognition_top_k,
+            min_probability=settings.recognition_min_probability,
+        ),
+        max_points_per_stroke=settings.max_points_per_stroke,
+        max_strokes_per_stage=settings.max_strokes_per_stage,
+        max_points_per_stage=settings.max_points_per_stage,
+    )
+
+
+def lifespan_for(
+    settings: Settings, injected: Components | None
+) -> Callable[[FastAPI], Any]:
+    """The app's lifespan: everything is opened here, nothing at import time."""
+    injected = injected or Components()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with AsyncExitStack() as stack:
+            store = injected.store or open_store(
+                settings.redis_url, redis_max_connections=settings.redis_max_connections
+            )
+            if injected.store is None:
+                stack.push_async_callback(store.aclose)
+            recognizer = injected.recognizer or await stack.enter_async_context(
+                _open_recognizer(settings)
+            )
+            redis_client = getattr(store, "client", None)  # shared with the bridge when on Redis
+            bundled = BundledTopics(settings.models_dir / "categories.json")
+            topics = injected.topics
+            if topics is None and settings.legacy_api_url:
+                topics = await stack.enter_async_context(
+                    _open_topics(settings, recognizer, bundled, redis_client)
+                )
+            topics = topics or bundled
+            results = injected.results or await stack.enter_async_context(
+                _open_results(settings, redis_client)
+            )
+            games = GameService(store, topics, rules_from(settings))
+            if settings.session_secret is None and redis_client is not None:
+                log.warning("SESSION_SECRET is unset: using a random key kept in Redis")
+            access = Access(
+                tokens=SessionTokens(await session_secret(settings.session_secret, redis_client)),
+                classes=ClassRegistry(redis_client),
+                classes_open=settings.classes_open,
+                allowed_origins=settings.allowed_origins,
+            )
+            recorder = Recorder(games, results)
+
+            def on_fired(game_id: str, state: Any, transition: Any, lateness_ms: int) -> None:
+                METRICS.timer_lateness.observe(max(lateness_ms, 0) / 1000)
+                on_local_transition(state, transition)
+
+            timers = TimerLoop(games, poll_ms=settings.timer_poll_ms, on_fired=on_fired)
+
+            def on_local_transition(state: Any, transition: Any) -> None:
+                timers.wake_for(state.next_deadline_ms())
+                if transition is not None and any(
+                    isinstance(e, GameFinished) for e in transition.effects
+                ):
+                    recorder.wake()
+
+            app.state.services = Services(
+                games=games,
+                recognizer=recognizer,
+                settings=settings,
+                access=access,
+                on_local_transition=on_local_transition,
+            )
+            app.state.recorder = recorder
+            app.state.topics = topics
+            app.state.results = results
+            app.state.recognizer = recognizer
+            POOL_COLLECTOR.pool = recognizer
+            app.state.settings = settings
+            app.state.access = access
+            app.state.timers = timers
+            tasks = [
+                asyncio.create_task(timers.run(), name="timers"),
+                asyncio.create_task(recorder.run(), name="recorder"),
+            ]
+            engine = getattr(results, "engine", None)
+            if engine is not None:  # drawings without research consent past retention go
+                from legacy_bridge.results.privacy import purge_loop
+
+                tasks.append(asyncio.create_task(purge_loop(
+                    engine=engine, retention_days=settings.retention_days,
+                    interval_s=settings.purge_interval_s,
+                ), name="privacy-purge"))
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                # Record what finished while shutting down rather than leave it for later.
+                with contextlib.suppress(Exception):
+                    await recorder.run_once()
+
+    return lifespan
+
+
+@asynccontextmanager
+async def _open_recognizer(settings: Settings) -> AsyncIterator[Recognizer]:
+    from inference.service import open_recognizer
+
+    async with open_recognizer(
+        settings.models_dir,
+        workers=settings.inference_workers,
+        max_batch_size=settings.inference_max_batch_size,
+        max_wait_ms=settings.inference_max_wait_ms,
+        max_queue=settings.inference_max_queue,
+    ) as recognizer:
+        yield recognizer
+
+
+@asynccontextmanager
+async def _open_results(settings: Settings, redis_client: Any) -> AsyncIterator[ResultSink]:
+    from legacy_bridge import open_results
+
+    async with open_results(
+        settings.database_url, data_dir=settings.data_dir, redis=redis_client
+    ) as sink:
+        yield sink
+
+
+@asynccontextmanager
+async def _open_topics(
+    settings: Settings, recognizer: Recognizer, fallback: TopicSource, redis_client: Any
+) -> AsyncIterator[TopicSource]:
+    from legacy_bridge import open_bridge
+
+    assert settings.legacy_api_url is not None
+    async with open_bridge(
+        settings.legacy_api_url,
+        settings.legacy_api_key,
+        known_labels=recognizer.known_labels,
+        data_dir=settings.data_dir,
+        redis=redis_client,
+        refresh_interval_s=settings.legacy_refresh_s,
+        fallback=fallback,
+    ) as source:
+        yield source

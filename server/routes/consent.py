@@ -1,0 +1,135 @@
+"""Consent and deletion endpoints for guardians and teachers (bearer `CONSENT_TOKEN`).
+
+Include with `app.include_router(consent.router)`. Routes (player ids are the pseudonymous ids
+the tablets use; the adult is named by role and optionally name, never the child):
+
+- `POST   /privacy/players/{player_id}/consent`          record consent
+- `GET    /privacy/players/{player_id}/consent`          consent records of the player
+- `POST   /privacy/players/{player_id}/consent/withdraw` withdraw + delete the drawings
+- `DELETE /privacy/players/{player_id}`                  deletion request: erase everything
+
+Dependencies found on `app.state` (override to inject): `get_results_engine` (the results
+`AsyncEngine`: `app.state.results_engine`, or the engine of `app.state.results`) and
+`get_local_stores` (live game store from `app.state.services.games.store`, its Redis client for
+the outbox stream, and the SQLite outbox file under DATA_DIR).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from legacy_bridge.results import privacy
+from server.auth import get_settings, require_consent_token
+from server.settings import Settings
+
+router = APIRouter(prefix="/privacy", tags=["privacy"],
+                   dependencies=[Depends(require_consent_token)])
+
+PlayerId = str
+Role = Literal["guardian", "teacher"]
+
+
+def get_results_engine(request: Request) -> AsyncEngine:
+    """Dependency: the results database engine."""
+    state = request.app.state
+    engine = getattr(state, "results_engine", None)
+    if engine is None:
+        engine = getattr(getattr(state, "results", None), "engine", None)
+    if engine is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "the results database is not available on this server")
+    sink_status = getattr(getattr(state, "results", None), "status", None)
+    if callable(sink_status) and sink_status().get("schema_ready") is False:
+        # The schema is migrated in the background (the server never waits for the database
+        # to start): until then, say so rather than fail on a missing table.
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "the results database is not ready yet (migrating or unreachable)",
+                            headers={"Retry-After": "5"})
+    return engine
+
+
+def get_local_stores(request: Request,
+                     settings: Settings = Depends(get_settings)) -> privacy.LocalStores:
+    """Dependency: every store besides the database that may hold a child's drawings."""
+    state = request.app.state
+    local = getattr(state, "privacy_local_stores", None)
+    if local is not None:
+        return local
+    services = getattr(state, "services", None)
+    store = getattr(getattr(services, "games", None), "store", None)
+    redis = getattr(store, "client", None) if store is not None else None
+    return privacy.LocalStores(
+        store=store, redis=redis,
+        outbox_files=(Path(settings.data_dir) / "results-outbox.sqlite3",))
+
+
+def _player(player_id: str) -> str:
+    if not 1 <= len(player_id) <= 64:
+        raise HTTPException(422,
+                            "player_id must be 1..64 characters")
+    return player_id
+
+
+class ConsentIn(BaseModel):
+    """Who records consent: the adult's role and, optionally, name (not the child's)."""
+
+    role: Role
+    name: str | None = Field(None, max_length=128)
+    policy_version: str | None = Field(
+        None, max_length=32, description="Version of the consent text; default: the server's.")
+
+
+class WithdrawIn(BaseModel):
+    role: Role
+    name: str | None = Field(None, max_length=128)
+
+
+class EraseIn(BaseModel):
+    role: Role
+
+
+@router.post("/players/{player_id}/consent", status_code=201)
+async def record_consent(player_id: PlayerId, body: ConsentIn,
+                         engine: AsyncEngine = Depends(get_results_engine),
+                         settings: Settings = Depends(get_settings)) -> dict[str, Any]:
+    """Record research consent for the player (supersedes an active one)."""
+    consent = await privacy.record_consent(
+        engine=engine, player_id=_player(player_id),
+        policy_version=body.policy_version or settings.consent_policy_version,
+        granted_by_role=body.role, granted_by_name=body.name)
+    return {"consent": consent.as_dict()}
+
+
+@router.get("/players/{player_id}/consent")
+async def get_consent(player_id: PlayerId,
+                      engine: AsyncEngine = Depends(get_results_engine)) -> dict[str, Any]:
+    """The player's consent records, oldest first, and whether one is active."""
+    consents = await privacy.consents_of_player(engine=engine, player_id=_player(player_id))
+    return {"active": any(c.active for c in consents),
+            "consents": [c.as_dict() for c in consents]}
+
+
+@router.post("/players/{player_id}/consent/withdraw")
+async def withdraw_consent(player_id: PlayerId, body: WithdrawIn,
+                           engine: AsyncEngine = Depends(get_results_engine),
+                           local: privacy.LocalStores = Depends(get_local_stores)
+                           ) -> dict[str, Any]:
+    """Withdraw consent; the child's drawings are deleted everywhere now (results stay)."""
+    report = await privacy.withdraw_consent(engine=engine, player_id=_player(player_id),
+                                            withdrawn_by_role=body.role,
+                                            withdrawn_by_name=body.name, local=local)
+    return {"withdrawn": True, "deleted": report.counts}
+
+
+@router.delete("/players/{player_id}")
+async def erase_player(player_id: PlayerId, body: EraseIn,
+                       engine: AsyncEngine = Depends(get_results_engine),
+                       local: privacy.LocalStores = Depends(get_local_stores)) -> dict[str, Any]:
+    """A deletion request: everything about the child is deleted everywhere now."""
+    report = await privacy.erase_player(engine=engine, player_id=_player(player_id),
+                                        requested_by_role=body.role, local=local)
+    return {"erased": True, "deleted": report.counts}

@@ -1,0 +1,619 @@
+"""The WebSocket game endpoint `/ws/play`: the only place that touches a tablet's socket.
+
+One `TabletConnection` per socket. It reads messages, validates them (server.protocol), applies
+them to the game (game.service), forwards the game's events to the tablet (whichever process
+produced them: they arrive through the store's subscription), and asks recognition for guesses,
+throttled per drawing. Every outgoing message goes through one bounded queue and one writer task,
+so a slow tablet can never make the server buffer without bound.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from fastapi import WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocketState
+
+from game.commands import AppendPoints, Disconnected, GuessResult, RequestGuess, Skip, StrokeChunk
+from game.errors import GameNotFound, ProtocolViolation, UnknownCategory
+from game.service import GameService
+from game.state import GameState, Phase
+from inference.api import RecognizeRequest, Recognizer
+from server import protocol
+from server.metrics import METRICS
+from server.access import LOCAL_CLASS, Access, AccessDenied, origin_allowed
+from server.limits import FloodGuard
+from server.logs import bind_game
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WS_1008_POLICY_VIOLATION = 1008
+WS_1011_INTERNAL_ERROR = 1011
+WS_1013_TRY_AGAIN_LATER = 1013
+
+
+@dataclass
+class Services:
+    """What a connection needs from the running server."""
+
+    games: GameService
+    recognizer: Recognizer
+    settings: Settings
+    access: Access | None = None
+    on_local_transition: Any = None  # callable(state, transition): wake timers / recorder
+
+
+class TabletConnection:
+    """One tablet playing one game over one socket."""
+
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.ws = websocket
+        self.services = services
+        self.settings = services.settings
+        self.outbox: asyncio.Queue[dict[str, Any] | _Close | None] = asyncio.Queue(
+            maxsize=self.settings.outbound_queue_max
+        )
+        self.game_id: str | None = None
+        self.state: GameState | None = None
+        self.names: dict[str, tuple[str, str]] = {}
+        self.drawing = _Drawing()
+        self.guesses = _GuessThrottle()
+        self._guess_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.flood = FloodGuard.create(
+            messages_per_s=self.settings.max_messages_per_s,
+            points_per_s=self.settings.max_points_per_s,
+            max_violations=self.settings.max_rate_violations,
+        )
+
+    # --- lifecycle
+
+    async def run(self) -> None:
+        access = self.services.access
+        if access is not None and not origin_allowed(
+            self.ws.headers.get("origin"), self.ws.headers.get("host"), access.allowed_origins
+        ):
+            METRICS.protocol_errors.labels("origin_refused").inc()
+            await self.ws.close(code=WS_1008_POLICY_VIOLATION)  # before accept: HTTP 403
+            return
+        await self.ws.accept()
+        METRICS.connections.inc()
+        writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+        try:
+            hello = await self._await_hello()
+            if hello is not None:
+                await self._play(hello)
+        except WebSocketDisconnect:
+            pass
+        except (ConnectionError, OSError, RedisError) as exc:
+            # The store was away while the game was being created or resumed: the tablet
+            # heard of no game, so it may simply say hello again shortly.
+            log.warning("store unavailable at hello: %s", exc)
+            self.send(protocol.error_message("unavailable", "the server cannot start or resume "
+                                             "your game right now: reconnect shortly"))
+            await self._close(WS_1013_TRY_AGAIN_LATER, "store unavailable")
+        finally:
+            METRICS.connections.dec()
+            if self._guess_task is not None:
+                self._guess_task.cancel()
+            await self._on_disconnect()
+            self._closing = True
+            try:
+                self.outbox.put_nowait(None)  # flush what is queued, then stop
+                await asyncio.wait_for(asyncio.shield(writer), timeout=5)
+            except (asyncio.QueueFull, TimeoutError, Exception):
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+
+    async def _await_hello(self) -> protocol.Hello | None:
+        """Read messages until a valid hello (answering anything else with an error)."""
+        while True:
+            try:
+                raw = await asyncio.wait_for(self._receive_raw(), self.settings.hello_timeout_s)
+            except TimeoutError:
+                await self._close(WS_1008_POLICY_VIOLATION, "no hello in time")
+                return None
+            if raw is None:
+                return None
+            try:
+                message = self._parse(raw)
+            except protocol.ClientMessageError as exc:
+                self.send(protocol.error_message(exc.code, str(exc)))
+                continue
+            if isinstance(message, protocol.Ping):
+                self.send({"type": "pong", "id": message.id})
+                continue
+            if not isinstance(message, protocol.Hello):
+                self.send(
+                    protocol.error_message(
+                        "hello_required", "say hello first: no game is running on this connection"
+                    )
+                )
+                continue
+            return message
+
+    def _class_of(self, hello: protocol.Hello) -> str | None:
+        """The class this tablet plays in, from its session token.
+
+        Raises:
+            AccessDenied: no valid token while classes are closed, or a token of another player.
+        """
+        access = self.services.access
+        if access is None:
+            return hello.class_code
+        if hello.session_token is None:
+            if access.classes_open:
+                return LOCAL_CLASS
+            raise AccessDenied("a session token is needed: join the class first (POST /api/v1/join)")
+        claims = access.tokens.verify(hello.session_token)
+        if claims.player_id != hello.player_id:
+            raise AccessDenied("the session token belongs to another player")
+        return claims.class_code
+
+    async def _play(self, hello: protocol.Hello) -> None:
+        games = self.services.games
+        try:
+            class_code = self._class_of(hello)
+        except AccessDenied as exc:
+            self.send(protocol.error_message("unauthorized", str(exc)))
+            await self._close(WS_1008_POLICY_VIOLATION, "unauthorized")
+            return
+        resumed = False
+        if hello.resume_token:
+            try:
+                game_id = await games.store.game_for_token(hello.resume_token)
+                if game_id is None:
+                    raise GameNotFound("unknown token")
+                resumed = True
+                token = hello.resume_token
+            except GameNotFound:
+                self.send(
+                    protocol.error_message(
+                        "resume_failed", "that game cannot be resumed; a new game starts"
+                    )
+                )
+        try:
+            category = None
+            if not resumed:
+                category = await games.category(hello.category)
+                game_id, token = games.new_ids()
+        except UnknownCategory as exc:
+            self.send(protocol.error_message("unknown_category", str(exc)))
+            await self._close(WS_1008_POLICY_VIOLATION, "unknown category")
+            return
+        self.game_id = game_id
+        bind_game(game_id)
+        async with games.store.subscribe(game_id) as events:
+            if resumed:
+                state = await games.resume(token)
+                if state.player_id != hello.player_id:
+                    self.send(protocol.error_message("resume_failed", "that game is not yours"))
+                    await self._close(WS_1008_POLICY_VIOLATION, "resume token of another player")
+                    return
+                await self._learn_names(state.category)
+            else:
+                assert category is not None
+                self.names = {t.label: (t.name_ko, t.name_en) for t in category.topics}
+                # The game is stored before the tablet hears of it: a resume token in a
+                # welcome always names a game that exists, even if this process dies right
+                # after. Its first events wait in the subscription until welcome has gone out.
+                state = await games.start(
+                    game_id=game_id,
+                    resume_token=token,
+                    player_id=hello.player_id,
+                    category=category,
+                    canvas_width=hello.canvas.width,
+                    canvas_height=hello.canvas.height,
+                    age_band=hello.age_band,
+                    class_code=class_code,
+                )
+                METRICS.games_started.inc()
+            self.send(
+                {
+                    "type": "welcome",
+                    "v": protocol.PROTOCOL_VERSION,
+                    "game_id": game_id,
+                    "resume_token": token,
+                    "resumed": resumed,
+                    "category": {"code": hello.category} if category is None else {
+                        "code": category.code,
+                        "name_ko": category.name_ko,
+                        "name_en": category.name_en,
+                    },
+                    "limits": {
+                        "max_points_per_message": self.settings.max_points_per_message,
+                        "max_message_bytes": self.settings.max_message_bytes,
+                        "guess_interval_ms": self.settings.guess_interval_ms,
+                    },
+                }
+            )
+            forward = asyncio.create_task(self._forward(events), name="ws-forward")
+            try:
+                if resumed:
+                    assert state is not None
+                    self.state = state
+                    if state.phase == Phase.DRAWING:
+                        strokes = await games.store.strokes(game_id, state.stage)
+                        self.drawing.reset(state.stage, strokes)
+                    for event in games.snapshot_events(state):
+                        self.send(protocol.event_message(event, self.names))
+                else:
+                    self.state = state
+                    self.drawing.reset(0, [])
+                    self._notify_local(self.state, None)
+                await self._receive_loop()
+            finally:
+                forward.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await forward
+
+    async def _learn_names(self, category_code: str) -> None:
+        try:
+            category = await self.services.games.category(category_code)
+        except UnknownCategory:
+            return
+        self.names = {t.label: (t.name_ko, t.name_en) for t in category.topics}
+
+    async def _on_disconnect(self) -> None:
+        if self.game_id is None:
+            return
+        try:
+            state, transition = await self.services.games.command(self.game_id, Disconnected())
+            self._notify_local(state, transition)
+        except Exception:
+            log.warning("could not mark game %s disconnected", self.game_id, exc_info=True)
+
+    # --- inbound
+
+    async def _receive_raw(self) -> str | bytes | None:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        return message.get("text") if message.get("text") is not None else message.get("bytes")
+
+    def _parse(self, raw: str | bytes) -> protocol.ClientMessage:
+        return protocol.parse_client_message(
+            raw,
+            max_bytes=self.settings.max_message_bytes,
+            max_points=self.settings.max_points_per_message,
+        )
+
+    async def _receive_loop(self) -> None:
+        while True:
+            raw = await self._receive_raw()
+            if raw is None:
+                continue
+            METRICS.messages_in.inc()
+            try:
+                message = self._parse(raw)
+                points = len(message.points) if isinstance(message, protocol.Stroke) else 0
+                if not self.flood.admit(asyncio.get_running_loop().time(), points):
+                    METRICS.protocol_errors.labels("rate_limited").inc()
+                    if self.flood.should_disconnect():
+                        self.send(protocol.error_message("rate_limited", "too many messages: goodbye"))
+                        await self._close(WS_1008_POLICY_VIOLATION, "flooding")
+                        return
+                    self.send(
+                        protocol.error_message(
+                            "rate_limited",
+                            f"too many messages or points: at most {self.settings.max_messages_per_s:g} "
+                            f"messages and {self.settings.max_points_per_s:g} points a second; this "
+                            "message was dropped, send it again",
+                        )
+                    )
+                    continue
+                await self._dispatch(message)
+            except protocol.ClientMessageError as exc:
+                METRICS.protocol_errors.labels(exc.code).inc()
+                self.send(protocol.error_message(exc.code, str(exc)))
+            except ProtocolViolation as exc:
+                METRICS.protocol_errors.labels(exc.code).inc()
+                self.send(protocol.error_message(exc.code, str(exc)))
+            except (ConnectionError, OSError, RedisError) as exc:
+                # The store is away: nothing of this message was kept. Closing with "try again
+                # later" makes the tablet reconnect, resume, and resend what was not acknowledged.
+                log.warning("store unavailable: %s", exc)
+                self.send(protocol.error_message("unavailable", "the server cannot keep your "
+                                                 "drawing right now: reconnect and send it again"))
+                await self._close(WS_1013_TRY_AGAIN_LATER, "store unavailable")
+                return
+
+    async def _dispatch(self, message: protocol.ClientMessage) -> None:
+        assert self.game_id is not None
+        games = self.services.games
+        if isinstance(message, protocol.Stroke):
+            command = StrokeChunk(
+                stage=message.stage,
+                stroke=message.stroke,
+                start=message.start,
+                points=tuple(message.points),
+                end=message.end,
+            )
+            state, transition = await games.command(self.game_id, command)
+        elif isinstance(message, protocol.Skip):
+            state, transition = await games.command(self.game_id, Skip(message.stage))
+        elif isinstance(message, protocol.Ping):
+            self.send({"type": "pong", "id": message.id})
+            return
+        else:
+            raise protocol.ClientMessageError("already_started", "this connection already has a game")
+        self.state = state
+        if self.drawing.stage != state.stage:
+            self.drawing.reset(state.stage, [])
+        for effect in transition.effects:
+            if isinstance(effect, AppendPoints):
+                if effect.stroke >= len(self.drawing.strokes):
+                    self.guesses.stroke_began(asyncio.get_running_loop().time() * 1000)
+                self.drawing.add(effect.stroke, effect.points)
+            elif isinstance(effect, RequestGuess):
+                if effect.stroke_ended and isinstance(message, protocol.Stroke):
+                    self.drawing.seal(message.stroke)
+                self._want_guess(effect.stroke_ended)
+        self._notify_local(state, transition)
+
+    # --- guesses
+
+    def _want_guess(self, stroke_ended: bool) -> None:
+        now_ms = asyncio.get_running_loop().time() * 1000
+        if not self.guesses.want(stroke_ended, now_ms, self.settings.guess_interval_ms):
+            return
+        if self._guess_task is None or self._guess_task.done():
+            self._guess_task = asyncio.create_task(self._guess_loop(), name="ws-guess")
+            self._guess_task.add_done_callback(_report_failure)
+
+    async def _guess_loop(self) -> None:
+        """Ask recognition until no newer drawing waits (latest wins: one request in flight)."""
+        games = self.services.games
+        failures = 0
+        while self.guesses.take():
+            state = self.state
+            if state is None or state.phase != Phase.DRAWING or self.game_id is None:
+                return
+            # A drawing whose strokes have all ended only grows by whole strokes: under its own
+            # key the worker's raster cache adds just the new stroke. A drawing with a stroke in
+            # progress goes under another key, as pieces that never change (see `_Drawing.live`),
+            # so its growing last stroke invalidates neither cache (a changed last stroke made
+            # the worker rasterise the whole drawing again).
+            ended = state.stroke_ended
+            complete = len(ended) >= len(self.drawing.strokes) and all(
+                ended[: len(self.drawing.strokes)])
+            if complete:
+                stage, strokes, points = self.drawing.snapshot()
+            else:
+                stage, strokes, points = self.drawing.live()
+            if points == 0 or stage != state.stage:
+                continue
+            request = RecognizeRequest(
+                drawing_key=f"{self.game_id}:{stage}" if complete else f"{self.game_id}:{stage}:live",
+                category=state.category,
+                labels=tuple(state.labels),
+                strokes=strokes,
+            )
+            try:
+                with METRICS.guess_latency.time():
+                    guesses = await self.services.recognizer.recognize(request)
+            except Exception as exc:  # recognition trouble must not stop the game
+                METRICS.guess_failures.inc()
+                log.warning("recognition failed for %s: %s", request.drawing_key, exc)
+                if _retryable(exc) and failures < GUESS_RETRIES:
+                    # An overloaded pool or a replaced worker: the child's last stroke still
+                    # deserves its guess, so ask again shortly (with the newest drawing).
+                    failures += 1
+                    self.guesses.pending = True
+                    await asyncio.sleep(GUESS_RETRY_BACKOFF_S * 2 ** (failures - 1))
+                continue
+            failures = 0
+            METRICS.guesses.inc()
+            result = GuessResult(
+                stage=stage,
+                points_seen=points,
+                guesses=tuple((g.label, g.probability) for g in guesses),
+            )
+            try:
+                new_state, transition = await games.command(self.game_id, result)
+            except GameNotFound:
+                return
+            except ProtocolViolation:
+                continue  # the stage ended while the guess was on its way
+            except (ConnectionError, OSError, RedisError) as exc:
+                # The store is away: the guess could not be applied. Ask again (with the newest
+                # drawing) a few times; the receive loop closes with 1013 if the outage lasts,
+                # and the resumed tablet's next stroke brings a new guess.
+                log.warning("could not apply a guess for %s: %s", self.game_id, exc)
+                if failures < GUESS_RETRIES:
+                    failures += 1
+                    self.guesses.pending = True
+                    await asyncio.sleep(GUESS_RETRY_BACKOFF_S * 2 ** (failures - 1))
+                continue
+            self.state = new_state
+            self._notify_local(new_state, transition)
+
+    # --- outbound
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message for the tablet; a tablet that cannot keep up is disconnected."""
+        if self._closing:
+            return
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            METRICS.slow_clients.inc()
+            log.warning("tablet of game %s is too slow; closing", self.game_id)
+            self._closing = True
+            asyncio.create_task(self._close_now(WS_1013_TRY_AGAIN_LATER, "too slow"))
+
+    async def _forward(self, events: Any) -> None:
+        async for event in events:
+            if event.type in ("stage_start", "stage_result", "game_over"):
+                self._track_stage(event)
+            self.send(protocol.event_message(event, self.names))
+
+    def _track_stage(self, event: Any) -> None:
+        if event.type == "stage_start" and self.drawing.stage != event.data["stage"]:
+            self.drawing.reset(event.data["stage"], [])
+        if self.state is not None and event.type in ("stage_result", "game_over"):
+            # The state we hold is stale now; the next command refreshes it.
+            self.state = None if event.type == "game_over" else self.state
+
+    async def _write_loop(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                return
+            if isinstance(message, _Close):
+                await self._close_now(message.code, message.reason)
+                return
+            METRICS.messages_out.inc()
+            await self.ws.send_text(protocol.encode(message))
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close after the messages already queued (an error explaining why goes first)."""
+        if self._closing:
+            await self._close_now(code, reason)
+            return
+        self._closing = True
+        try:
+            self.outbox.put_nowait(_Close(code, reason))
+        except asyncio.QueueFull:
+            await self._close_now(code, reason)
+
+    async def _close_now(self, code: int, reason: str) -> None:
+        self._closing = True
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code, reason=reason)
+
+    def _notify_local(self, state: GameState, transition: Any) -> None:
+        hook = self.services.on_local_transition
+        if hook is not None:
+            hook(state, transition)
+
+
+GUESS_RETRIES = 3
+GUESS_RETRY_BACKOFF_S = 0.05
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """A background task of a connection that failed is logged (not left for the GC)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
+def _retryable(exc: Exception) -> bool:
+    """Failures that may pass (overload, a crashed worker), not requests that are wrong."""
+    from inference.errors import BadRequestError, UnknownCategoryError, UnknownLabelError
+
+    return not isinstance(exc, BadRequestError | UnknownCategoryError | UnknownLabelError)
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+@dataclass
+class _Drawing:
+    """The current stage's strokes as this connection knows them (for recognition).
+
+    A stroke in progress is a list of point tuples; an ended stroke is sealed into a float64
+    (n, 3) array (24 bytes a point instead of ~136: this is most of a drawing tablet's memory on
+    the server), which recognition reads exactly like the list (`inference.raster`). Sealed
+    arrays are never changed, so a snapshot shares them.
+    """
+
+    stage: int = -1
+    strokes: list[Any] = field(default_factory=list)
+    points: int = 0
+    # The drawing as guessed mid-stroke: pieces of strokes, only ever appended, so the worker's
+    # raster cache adds only the new piece. A piece starts at the last point of the one before
+    # (no gap in the ink); pieces differ from whole strokes only in where the stroke is
+    # simplified, and only mid-stroke guesses see them (a finished stroke is guessed whole).
+    pieces: list[Any] = field(default_factory=list)
+    covered: list[int] = field(default_factory=list)  # per stroke: points already in pieces
+
+    def reset(self, stage: int, strokes: list[list[tuple[float, float, float]]]) -> None:
+        self.stage = stage
+        self.strokes = [list(s) for s in strokes]
+        self.points = sum(len(s) for s in strokes)
+        self.pieces = []
+        self.covered = []
+
+    def live(self) -> tuple[int, list[Any], int]:
+        """The drawing so far as pieces (for a guess while a stroke is being drawn)."""
+        while len(self.covered) < len(self.strokes):
+            self.covered.append(0)
+        for index, stroke in enumerate(self.strokes):
+            done, n = self.covered[index], len(stroke)
+            if n > done:
+                piece = stroke[max(0, done - 1):n]
+                self.pieces.append(
+                    piece if isinstance(piece, np.ndarray) else
+                    np.array(piece, dtype=np.float64).reshape(-1, 3))
+                self.covered[index] = n
+        return self.stage, list(self.pieces), self.points
+
+    def add(self, stroke: int, points: tuple[tuple[float, float, float], ...]) -> None:
+        while len(self.strokes) <= stroke:
+            self.strokes.append([])
+        current = self.strokes[stroke]
+        if not isinstance(current, list):  # sealed (the engine refuses this; stay correct)
+            current = self.strokes[stroke] = [tuple(p) for p in current.tolist()]
+        current.extend(points)
+        self.points += len(points)
+
+    def seal(self, stroke: int) -> None:
+        """The stroke has ended: keep it compactly."""
+        if stroke < len(self.strokes) and isinstance(self.strokes[stroke], list):
+            self.strokes[stroke] = np.array(self.strokes[stroke], dtype=np.float64).reshape(-1, 3)
+
+    def snapshot(self) -> tuple[int, list[Any], int]:
+        return self.stage, [list(s) if isinstance(s, list) else s for s in self.strokes], \
+            self.points
+
+
+@dataclass
+class _GuessThrottle:
+    """After every finished stroke a guess; during a long stroke at most one per interval.
+
+    "Long": a stroke gets a guess of its own only once it has lasted an interval (counted from
+    its first chunk), so the first chunk of every stroke does not ask again right after the
+    previous stroke's guess.
+    """
+
+    pending: bool = False
+    last_request_ms: float = float("-inf")
+    stroke_began_ms: float = float("-inf")
+
+    def stroke_began(self, now_ms: float) -> None:
+        self.stroke_began_ms = now_ms
+
+    def want(self, stroke_ended: bool, now_ms: float, interval_ms: int) -> bool:
+        since = max(self.last_request_ms, self.stroke_began_ms)
+        if not stroke_ended and now_ms - since < interval_ms:
+            return False
+        self.last_request_ms = now_ms
+        self.pending = True
+        return True
+
+    def take(self) -> bool:
+        pending, self.pending = self.pending, False
+        return pending
+
+
+async def play(websocket: WebSocket, services: Services) -> None:
+    """Serve one tablet until it goes away."""
+    connection = TabletConnection(websocket, services)
+    try:
+        await connection.run()
+    except Exception:
+        log.exception("connection failed")
+        with contextlib.suppress(Exception):
+            await websocket.close(code=WS_1011_INTERNAL_ERROR)
