@@ -1,0 +1,131 @@
+"""Faults with real processes: a server killed mid-game, Redis crashing and coming back.
+
+No drawing and no finished game may be lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+import websockets
+
+from bench.tablet import Tablet
+from tests.e2e.conftest import CANVAS, best_category, categories, server_env, skip_to_drawable
+from tests.e2e.test_game_e2e import wait_for_rows
+from tests.utils.server_process import ServerProcess
+from tests.utils.throwaway_redis import ThrowawayRedis
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+
+def test_kill_9_one_of_two_servers_and_the_child_goes_on_with_the_other(
+        tmp_path, servers, e2e_redis_url, recognised_drawings):
+    env = server_env(tmp_path, REDIS_URL=e2e_redis_url, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/r.db")
+    a = ServerProcess(env=env, log_path=tmp_path / "a.log").start()
+    b = ServerProcess(env=env, log_path=tmp_path / "b.log").start()
+    servers.extend([a, b])
+    category = best_category(recognised_drawings)
+    drawings = recognised_drawings[category]
+
+    async def on_a() -> tuple[str, int, int, list]:
+        async with Tablet(a.ws_url, player_id="child-0100", category=category, canvas=CANVAS) as tablet:
+            await tablet.hello()
+            message = await skip_to_drawable(tablet, await tablet.recv_until("stage_start"), drawings)
+            assert message["type"] == "stage_start"
+            stage = message["stage"]
+            drawing = drawings[message["topic"]["label"]]
+            await tablet.draw_stroke(stage, 0, drawing[0])
+            await tablet.recv_until("ack")
+            # the next stroke's first half is in flight when the server dies
+            half = drawing[1][: max(1, len(drawing[1]) // 2)] if len(drawing) > 1 else []
+            if half:
+                await tablet.draw_stroke(stage, 1, half, end=False)
+                await tablet.send({"type": "ping", "id": 1})
+                await tablet.recv_until("pong")
+            a.kill()
+            with pytest.raises(websockets.ConnectionClosed):
+                await tablet.recv(timeout_s=30)
+            return tablet.resume_token, stage, len(half), drawing
+
+    token, stage, half, drawing = asyncio.run(on_a())
+
+    async def on_b() -> dict:
+        async with Tablet(b.ws_url, player_id="child-0100", category=category, canvas=CANVAS,
+                          resume_token=token) as tablet:
+            assert (await tablet.hello())["resumed"]
+            start = await tablet.recv_until("stage_start")
+            expected = [{"points": len(drawing[0]), "ended": True}]
+            if half:
+                expected.append({"points": half, "ended": False})
+            assert start["received"] == expected, "every acknowledged point survived the crash"
+            if half:  # resend the unfinished stroke whole: the server keeps only what is new
+                await tablet.draw_stroke(stage, 1, drawing[1])
+            for index, stroke in enumerate(drawing[2:], start=2):
+                await tablet.draw_stroke(stage, index, stroke)
+            message = await tablet.recv_until("stage_result")
+            assert message["outcome"] == "recognized"
+            message = await tablet.recv_until("stage_start", "game_over")
+            while message["type"] == "stage_start":
+                _, message = await tablet.play_stage(message, drawings.get(message["topic"]["label"]))
+            return message
+
+    over = asyncio.run(on_b())
+    assert over["type"] == "game_over"
+    assert over["stages"][stage]["outcome"] == "recognized"
+    for s in over["stages"]:
+        assert s["outcome"] == ("recognized" if s["topic"]["label"] in drawings else "skipped")
+    db = tmp_path / "r.db"
+    assert wait_for_rows(db, "select count(*) from games", 1) == 1
+    with sqlite3.connect(db) as conn:
+        points = conn.execute(
+            "select sum(point_count) from drawing_strokes s join stages g on g.id = s.stage_id "
+            "where g.stage_index = ?", (stage,)).fetchone()[0]
+    assert points == sum(len(s) for s in drawing), "the drawing is whole, without duplicates"
+
+
+def test_redis_crash_with_persistence_loses_no_finished_game(tmp_path, servers):
+    redis_server = ThrowawayRedis(tmp_path).start()
+    db = tmp_path / "results.db"
+    env = server_env(tmp_path, REDIS_URL=redis_server.url, DATABASE_URL=f"sqlite+aiosqlite:///{db}",
+                     DEFAULT_TIME_LIMIT_S="1", INTERMISSION_MS="100", DEFAULT_STAGE_COUNT="2")
+    server = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
+    servers.append(server)
+    category = categories()[0]["code"]
+
+    async def silent_game(n: int, started: asyncio.Event | None = None) -> dict:
+        token = None
+        for _attempt in range(20):  # a child whose tablet reconnects until the game is over
+            try:
+                async with Tablet(server.ws_url, player_id=f"child-{n:04d}", category=category,
+                                  resume_token=token) as tablet:
+                    await tablet.hello()
+                    token = tablet.resume_token
+                    await tablet.recv_until("stage_start", "game_over", timeout_s=60)
+                    if started is not None:
+                        started.set()
+                    return await tablet.recv_until("game_over", timeout_s=60)
+            except (websockets.ConnectionClosed, OSError, TimeoutError):
+                await asyncio.sleep(0.5)  # the tablet's reconnect backoff
+        raise AssertionError("never finished")
+
+    async def scenario() -> list[dict]:
+        first = await asyncio.gather(*(silent_game(n) for n in range(5)))
+        started = [asyncio.Event() for _ in range(5)]
+        running = [asyncio.create_task(silent_game(n, e)) for n, e in zip(range(5, 10), started, strict=True)]
+        for event in started:  # the second wave is mid-game when Redis crashes
+            await event.wait()
+        redis_server.kill()
+        redis_server.start()
+        return list(first) + list(await asyncio.gather(*running))
+
+    try:
+        overs = asyncio.run(asyncio.wait_for(scenario(), 180))
+        assert all(o["type"] == "game_over" for o in overs)
+        games = {o["game_id"] for o in overs}
+        assert wait_for_rows(db, "select count(*) from games", 10, timeout_s=120) >= 10, server.log_tail()
+        with sqlite3.connect(db) as conn:
+            rows = [r[0] for r in conn.execute("select game_id from games")]
+        assert sorted(rows) == sorted(games), "every finished game recorded exactly once"
+    finally:
+        redis_server.kill()

@@ -1,0 +1,44 @@
+"""`python -m inference.train --tiny` end to end on the committed fixtures (seconds, no ../shared)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from inference.evaluate import ModelRunner
+from inference.evaluate import main as evaluate_main
+from inference.raster import rasterize
+from inference.training.cli import main as train_main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "quickdraw"
+
+
+def test_tiny_training_writes_a_complete_model_dir(tmp_path: Path, capsys) -> None:
+    rc = train_main(["--tiny", "--data", str(FIXTURES), "--labels", "cat,dog,car,apple",
+                     "--out", str(tmp_path), "--name", "smoke", "--write-categories"])
+    assert rc == 0
+    d = tmp_path / "smoke"
+    for name in ("labels.json", "model.keras", "model.tflite", "card.json", "card.md", "confusion_custom.png"):
+        assert (d / name).is_file(), name
+    assert (d / "saved_model" / "saved_model.pb").is_file()
+    labels = json.loads((d / "labels.json").read_text())
+    assert labels == ["cat", "dog", "car", "apple"]
+    card = json.loads((d / "card.json").read_text())
+    assert card["input"]["size"] == 28 and card["input"]["channels"] == ["ink"]
+    assert "CC BY 4.0" in card["dataset_credit"] and card["seed"] == 1234
+    m = card["metrics"]["categories"]["custom"]
+    assert m["test"]["top1"] is not None and len(m["real"]["early_recognition"]["recognized"]) == 4
+    # The LiteRT model gives probabilities over labels.json for the shared rasteriser's output.
+    runner = ModelRunner(d, "tflite")
+    raw = json.loads((FIXTURES / "raw" / "cat.ndjson").read_text().splitlines()[0])["drawing"]
+    p = runner.predict(rasterize(raw, card["input"])[None])
+    assert p.shape == (1, 4) and abs(float(p.sum()) - 1.0) < 1e-4
+    keras_p = ModelRunner(d, "keras").predict(rasterize(raw, card["input"])[None])
+    np.testing.assert_allclose(p, keras_p, atol=1e-4)
+    # evaluate reads the fixture folder through the same path and prints JSON.
+    capsys.readouterr()
+    assert evaluate_main(["--data", str(FIXTURES / "raw"), "--models", str(tmp_path),
+                          "--categories-file", str(tmp_path / "categories.json"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["categories"]["custom"]["strokes"]["n"] >= 4 * 3
