@@ -132,10 +132,15 @@ def lifespan_for(
             if engine is not None:  # drawings without research consent past retention go
                 from legacy_bridge.results.privacy import purge_loop
 
-                tasks.append(asyncio.create_task(purge_loop(
-                    engine=engine, retention_days=settings.retention_days,
-                    interval_s=settings.purge_interval_s,
-                ), name="privacy-purge"))
+                async def purge_when_schema_ready() -> None:
+                    # the drainer migrates the database when it first answers; purge after that
+                    schema_ready = getattr(results, "schema_ready", None)
+                    if schema_ready is not None:
+                        await schema_ready()
+                    await purge_loop(engine=engine, retention_days=settings.retention_days,
+                                     interval_s=settings.purge_interval_s)
+
+                tasks.append(asyncio.create_task(purge_when_schema_ready(), name="privacy-purge"))
             try:
                 yield
             finally:

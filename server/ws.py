@@ -244,6 +244,10 @@ class TabletConnection:
                         self.drawing.reset(state.stage, strokes)
                     for event in games.snapshot_events(state):
                         self.send(protocol.event_message(event, self.names))
+                    if self.drawing.points:
+                        # The guess for the last stroke kept may have died with the process
+                        # that took it: a finished drawing must still be judged.
+                        self._want_guess(stroke_ended=True)
                 else:
                     self.state = state
                     self.drawing.reset(0, [])

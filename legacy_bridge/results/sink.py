@@ -61,6 +61,9 @@ class ResultsSink:
         self.idle_poll_s = idle_poll_s
         self._wall = wall_clock
         self._migrated = not migrate
+        self._schema_ready = asyncio.Event()
+        if self._migrated:
+            self._schema_ready.set()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -135,12 +138,18 @@ class ResultsSink:
             except TimeoutError:
                 pass
 
+    async def schema_ready(self) -> None:
+        """Return once the database has the newest schema (the drainer migrates it when the
+        database first answers)."""
+        await self._schema_ready.wait()
+
     async def drain_once(self) -> int:
         """Write what the outbox holds, in order, until it is empty. Returns entries handled;
         raises the database error that stopped it (the caller backs off and calls again)."""
         if not self._migrated:
             await upgrade_async(self.engine)
             self._migrated = True
+            self._schema_ready.set()
             log.info("results_schema_ready")
         handled = 0
         for outbox in self._outboxes:
