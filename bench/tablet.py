@@ -28,6 +28,9 @@ class StageLog:
     acks: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
     strokes_sent: int = 0
+    # Strokes the server refused because the stage had ended (recognised while they were on
+    # their way): not kept, by design, so they are neither acknowledged nor lost.
+    refused_late: int = 0
 
 
 class Tablet:
@@ -130,7 +133,17 @@ class Tablet:
                     break
         while log.result is None:
             await self._collect(log, "stage_result", timeout_s=wait_s)
-        follow = await self._collect(log, "stage_start", "game_over", timeout_s=wait_s)
+        # The server answers every stroke in order, so a ping answered means every stroke of
+        # this stage has had its ack or its refusal.
+        await self.send({"type": "ping", "id": stage})
+        follow = None
+        while True:
+            message = await self._collect(log, "pong", "stage_start", "game_over", timeout_s=wait_s)
+            if message["type"] == "pong":
+                break
+            follow = follow or message
+        if follow is None:
+            follow = await self._collect(log, "stage_start", "game_over", timeout_s=wait_s)
         return log, follow
 
     async def _collect(self, log: StageLog, *types: str, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -143,6 +156,8 @@ class Tablet:
                 log.acks.append(message)
             elif kind == "stage_result" and message["stage"] == log.stage:
                 log.result = message
+            elif kind == "error" and message.get("code") == "wrong_stage" and log.result is not None:
+                log.refused_late += 1
             if kind in types:
                 return message
 
@@ -170,9 +185,10 @@ async def join(http_url: str, player_id: str, code: str | None = None) -> str:
 
 
 async def play_game(url: str, *, player_id: str, category: str, drawing_for: DrawingFor,
+                    canvas: tuple[int, int] = (800, 600),
                     ) -> tuple[list[StageLog], dict[str, Any]]:
     """Play a whole game: `drawing_for(label)` gives the strokes to draw (None: skip)."""
-    async with Tablet(url, player_id=player_id, category=category) as tablet:
+    async with Tablet(url, player_id=player_id, category=category, canvas=canvas) as tablet:
         await tablet.hello()
         message = await tablet.recv_until("stage_start")
         logs = []

@@ -77,7 +77,7 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str | None]:
         # Long stages: a busy machine (a server restarting, TensorFlow loading) must not turn a
         # test of recognition or resumption into a race against the 40 s deadline. Tests of
         # deadlines set their own.
-        "DEFAULT_TIME_LIMIT_S": "300",
+        "DEFAULT_TIME_LIMIT_S": "40",
     }
     for name in ("REDIS_URL", "DATABASE_URL", "LEGACY_API_URL"):
         env[name] = None

@@ -159,3 +159,25 @@ async def test_games_are_kept_locally_while_the_redis_outbox_is_down(tmp_path, r
     assert await fallback.size() == 0
     await fallback.close()
     await engine.dispose()
+
+
+async def test_schema_ready_waits_for_the_drainers_migration(tmp_path):
+    # Jobs that read the results tables (the privacy purge) start with the server; they must
+    # wait for the drainer's first migration instead of failing on a database without tables.
+    from legacy_bridge.results.privacy import run_purge
+    from legacy_bridge.results.sink import ResultsSink
+    from datetime import datetime, timezone
+
+    engine = create_results_engine(f"sqlite+aiosqlite:///{tmp_path / 'r.sqlite3'}")
+    sink = ResultsSink(SqliteOutbox(tmp_path / "outbox.sqlite3"), engine)
+    waiting = asyncio.create_task(sink.schema_ready())
+    await asyncio.sleep(0)
+    assert not waiting.done(), "no migration has run yet"
+    await sink.start()
+    try:
+        await asyncio.wait_for(waiting, 30)
+        assert "drawings" in await _tables(engine)
+        await run_purge(engine, datetime.now(timezone.utc), retention_days=30)
+    finally:
+        await sink.stop()
+        await engine.dispose()

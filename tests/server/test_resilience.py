@@ -111,3 +111,37 @@ def test_no_welcome_names_a_game_the_store_does_not_hold(tmp_path):
                 ws.receive_json()
             assert closed.value.code == 1013
 
+
+
+
+class _RecognizerThatDiesOnItsFirstRequest(ScriptedRecognizer):
+    """The first request never comes back (its process died); later ones are answered."""
+
+    async def recognize(self, request):
+        if not self.requests:
+            self.requests.append(request)
+            await asyncio.Event().wait()
+        return await super().recognize(request)
+
+
+def test_a_resumed_drawing_is_judged_even_if_its_last_guess_died_with_the_old_connection(tmp_path):
+    # The process that took the child's last stroke died before guessing it; the child has
+    # nothing more to draw. The resumed connection must judge the drawing it holds, or the
+    # stage would run out its time with a finished, recognisable drawing on the screen.
+    recognizer = _RecognizerThatDiesOnItsFirstRequest(points_to_recognize=2)
+    settings = Settings(_env_file=None, data_dir=tmp_path, default_time_limit_s=5)
+    app = create_app(settings, Components(recognizer=recognizer, topics=FixedTopics(),
+                                          results=ListSink()))
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/play") as ws:
+            ws.send_json(HELLO)
+            welcome = receive_until(ws, "welcome")
+            start = receive_until(ws, "stage_start")
+            recognizer.target_by_key[f"{welcome['game_id']}:0"] = start["topic"]["label"]
+            ws.send_json(stroke())
+            receive_until(ws, "ack")
+        with client.websocket_connect("/ws/play") as ws:
+            ws.send_json({**HELLO, "resume_token": welcome["resume_token"]})
+            assert receive_until(ws, "welcome")["resumed"]
+            result = receive_until(ws, "stage_result")
+            assert result["outcome"] == "recognized", "judged at once, not timed out"
