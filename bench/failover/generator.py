@@ -87,17 +87,7 @@ async def run_generator(cfg: GeneratorConfig) -> dict[str, Any]:
 
 
 def generator_process_main(conn: Any, cfg: GeneratorConfig) -> None:
-    import resource
+    """Entry of a generator process (multiprocessing): run, send the result back."""
+    from bench.load.generator import run_and_report
 
-    import uvloop
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        result = uvloop.run(run_generator(cfg))
-    except BaseException as exc:  # report, never hang the coordinator
-        import traceback
-
-        result = {"failed": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}"}
-    conn.send(result)
-    conn.close()
+    run_and_report(conn, lambda: run_generator(cfg))

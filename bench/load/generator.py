@@ -100,15 +100,22 @@ async def run_generator(cfg: GeneratorConfig) -> dict[str, Any]:
 
 def generator_process_main(conn: Any, cfg: GeneratorConfig) -> None:
     """Entry of a generator process (multiprocessing): run, send the result back."""
+    run_and_report(conn, lambda: run_generator(cfg))
+
+
+def run_and_report(conn: Any, main: Any) -> None:
+    """Run `main()` on uvloop with every file descriptor allowed, and send its result (or its
+    failure) down `conn`: a generator process always answers its coordinator."""
     import resource
+    import traceback
 
     import uvloop
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
-        result = uvloop.run(run_generator(cfg))
+        result = uvloop.run(main())
     except BaseException as exc:  # report, never hang the coordinator
-        result = {"failed": f"{type(exc).__name__}: {exc}"}
+        result = {"failed": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}"}
     conn.send(result)
     conn.close()
