@@ -151,14 +151,100 @@ def rdp_significance(points: np.ndarray, epsilon: float, breaks: Sequence[int] =
     drawing's scale changes (see `IncrementalRaster`).
 
     `breaks` are indices where a new polyline starts (several strokes concatenated): they and
-    the point before them are ends. All open spans of all strokes are split together, one numpy
-    pass per level of the recursion, so the cost grows with the depth, not the point count.
+    the point before them are ends. Small inputs (a stroke as drawn, tens of points) are split
+    depth-first in plain Python, which avoids numpy's per-call cost; large ones (many resampled
+    strokes) split all open spans of all strokes together, one numpy pass per level of the
+    recursion. Both compute every distance with the same float64 operations, so they give
+    bit-identical significances.
     """
     n = len(points)
-    sig = np.zeros(n, dtype=np.float64)
     if n == 0:
-        return sig
-    bounds = np.array(sorted({0, *[int(b) for b in breaks if 0 < b < n]}) + [n], dtype=np.int64)
+        return np.zeros(0, dtype=np.float64)
+    bounds = sorted({0, *[int(b) for b in breaks if 0 < b < n]}) + [n]
+    if n <= _RDP_DFS_MAX_POINTS and len(bounds) <= _RDP_DFS_MAX_POLYLINES:
+        return _rdp_significance_dfs(points, epsilon, bounds)
+    return _rdp_significance_levels(points, epsilon, bounds)
+
+
+#: Up to this many points (and polylines), `rdp_significance` runs depth-first in Python.
+_RDP_DFS_MAX_POINTS = 1024
+_RDP_DFS_MAX_POLYLINES = 8
+#: Spans with more interior points than this get their distances from numpy, not a Python loop.
+_RDP_DFS_NUMPY_SPAN = 40
+#: Coordinates beyond this could overflow the cross product; such inputs take the numpy path,
+#: whose inf/nan handling the depth-first loop does not reproduce.
+_RDP_DFS_MAX_ABS = 1e150
+
+
+def _rdp_significance_dfs(points: np.ndarray, epsilon: float, bounds: list[int]) -> np.ndarray:
+    """`rdp_significance` depth-first: same splits, same float64 arithmetic as the numpy version
+    (a - b, products, abs, division, np.hypot), so the same significances bit for bit.
+
+    Python floats are IEEE doubles like numpy's float64 and neither fuses operations; only the
+    hypotenuse must come from np.hypot (math.hypot rounds differently in about 0.5 % of cases).
+    """
+    n = len(points)
+    if not np.all(np.abs(points) < _RDP_DFS_MAX_ABS):
+        return _rdp_significance_levels(points, epsilon, bounds)
+    px = points[:, 0]
+    py = points[:, 1]
+    xs = px.tolist()
+    ys = py.tolist()
+    sig = [0.0] * n
+    inf = float("inf")
+    hypot = np.hypot
+    big = _RDP_DFS_NUMPY_SPAN
+    stack = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        sig[a] = inf
+        sig[b - 1] = inf
+        stack.append((a, b - 1, inf))
+    while stack:
+        s, e, cap = stack.pop()
+        if e - s < 2:
+            continue
+        ax = xs[s]
+        ay = ys[s]
+        dx = xs[e] - ax
+        dy = ys[e] - ay
+        seg = float(hypot(dx, dy))
+        if e - s - 1 > big:
+            rx = px[s + 1:e] - ax
+            ry = py[s + 1:e] - ay
+            if seg > 0:
+                dist = np.abs(rx * dy - ry * dx) / seg
+            else:
+                dist = hypot(rx, ry)
+            j = int(dist.argmax())  # the first maximum, as the numpy version picks it
+            best = float(dist[j])
+            mid = s + 1 + j
+        elif seg > 0:
+            best = -1.0
+            mid = s
+            for i in range(s + 1, e):
+                d = abs((xs[i] - ax) * dy - (ys[i] - ay) * dx) / seg
+                if d > best:
+                    best = d
+                    mid = i
+        else:  # a closed span: distance to the (coincident) ends
+            dist = hypot(px[s + 1:e] - ax, py[s + 1:e] - ay)
+            j = int(dist.argmax())
+            best = float(dist[j])
+            mid = s + 1 + j
+        if best > epsilon:
+            val = best if best < cap else cap
+            sig[mid] = val
+            stack.append((mid, e, val))
+            stack.append((s, mid, val))
+    return np.array(sig, dtype=np.float64)
+
+
+def _rdp_significance_levels(points: np.ndarray, epsilon: float, bounds: list[int]) -> np.ndarray:
+    """`rdp_significance` breadth-first: all open spans of all polylines split together, one
+    numpy pass per level of the recursion (cost grows with the depth, not the point count)."""
+    n = len(points)
+    sig = np.zeros(n, dtype=np.float64)
+    bounds = np.array(bounds, dtype=np.int64)
     s = bounds[:-1]
     e = bounds[1:] - 1
     sig[s] = np.inf
@@ -298,21 +384,58 @@ def _check_spec(spec: Mapping[str, Any] | None) -> tuple[int, list[str], float, 
 
 
 def _draw_strokes(
-    draw: ImageDraw.ImageDraw, strokes: Sequence[np.ndarray], fills: Sequence[int], width_px: float
+    draw: Any, strokes: Sequence[np.ndarray], fills: Sequence[int], width_px: float
 ) -> None:
+    """Draw pixel-space polylines with PIL's C drawing object (`ImageDraw.Draw(img).draw`).
+
+    The same calls `ImageDraw.line` / `ImageDraw.ellipse(fill=...)` make, without their Python
+    wrappers. Every stroke overwrites its pixels with its fill (no blending in mode "L"), so
+    strokes of one fill can be drawn in any order, or added later, with the same result.
+    """
     w = max(1, int(round(width_px)))
     r = w / 2.0
     for pts, fill in zip(strokes, fills):
+        ink = draw.draw_ink(fill)
         flat = pts.ravel().tolist()
         if len(pts) > 1:
-            draw.line(flat, fill=fill, width=w)
-            ends = (flat[:2], flat[-2:])
+            draw.draw_lines(flat, ink, w)
+            x, y = flat[0], flat[1]
+            draw.draw_ellipse((x - r, y - r, x + r, y + r), ink, 1)
+            x, y = flat[-2], flat[-1]
         else:
-            ends = (flat[:2],)
+            x, y = flat[0], flat[1]
         # Round caps (PIL cuts line ends square) and dots for taps. Joints are left as PIL draws
         # them: a dot on every vertex costs 4x the time and changes the 28 px image by < 0.5%.
-        for x, y in ends:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+        draw.draw_ellipse((x - r, y - r, x + r, y + r), ink, 1)
+
+
+#: uint8 -> float32 in 0..1, the same float32 products as `array.astype(float32) * (1 / 255)`.
+_UNIT_LUT = np.arange(256, dtype=np.float32) * (1.0 / 255.0)
+
+
+def _order_fills(n: int) -> list[int]:
+    """The "order" channel's fills: earlier strokes brighter, 255 down to 51."""
+    return [int(round(255 * (1.0 - 0.8 * i / max(n - 1, 1)))) for i in range(n)]
+
+
+def _geometry(size: int, line_width: float, padding: float) -> tuple[int, float, float]:
+    """Supersampled canvas side, 256-box -> canvas factor and pen width in canvas pixels."""
+    big = size * _SUPERSAMPLE
+    k = big / (_BOX + 2.0 * padding)
+    return big, k, line_width * k
+
+
+def _to_pixels(strokes: Sequence[np.ndarray], maxs: np.ndarray, k: float, padding: float) -> list[np.ndarray]:
+    # Centre the drawing's box in the 256 box (Google's renderings are centred).
+    offset = (_BOX - maxs) / 2.0 + padding
+    # PIL's pixel (i, j) covers [i, i+1): shift by half a pixel so coordinates are pixel edges.
+    return [(s + offset) * k - 0.5 for s in strokes]
+
+
+def _downsample(img: Image.Image, size: int) -> np.ndarray:
+    """Box-filter the supersampled canvas down: float32 (size, size) in 0..1."""
+    small = img.reduce(_SUPERSAMPLE)
+    return _UNIT_LUT[np.frombuffer(small.tobytes(), dtype=np.uint8)].reshape(size, size)
 
 
 def render_simplified(strokes: Sequence[np.ndarray], spec: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -326,23 +449,15 @@ def render_simplified(strokes: Sequence[np.ndarray], spec: Mapping[str, Any] | N
     strokes = [s for s in strokes if len(s)]
     if not strokes:
         return out
-    big = size * _SUPERSAMPLE
-    k = big / (_BOX + 2.0 * padding)
+    big, k, width_px = _geometry(size, line_width, padding)
     maxs = np.max([s.max(axis=0) for s in strokes], axis=0)
-    # Centre the drawing's box in the 256 box (Google's renderings are centred).
-    offset = (_BOX - maxs) / 2.0 + padding
-    # PIL's pixel (i, j) covers [i, i+1): shift by half a pixel so coordinates are pixel edges.
-    pix = [(s + offset) * k - 0.5 for s in strokes]
-    width_px = line_width * k
+    pix = _to_pixels(strokes, maxs, k, padding)
     n = len(pix)
     for c, name in enumerate(channels):
         img = Image.new("L", (big, big), 0)
-        if name == "ink":
-            fills = [255] * n
-        else:  # "order": earlier strokes brighter, 255 down to 51; later ones drawn on top
-            fills = [int(round(255 * (1.0 - 0.8 * i / max(n - 1, 1)))) for i in range(n)]
-        _draw_strokes(ImageDraw.Draw(img), pix, fills, width_px)
-        out[:, :, c] = np.asarray(img.reduce(_SUPERSAMPLE), dtype=np.float32) * (1.0 / 255.0)
+        fills = [255] * n if name == "ink" else _order_fills(n)
+        _draw_strokes(ImageDraw.Draw(img).draw, pix, fills, width_px)
+        out[:, :, c] = _downsample(img, size)
     return out
 
 
@@ -377,16 +492,33 @@ class IncrementalRaster:
     box of all strokes so far, which only grows, so the scale only falls and the raw epsilon only
     rises: a later, larger epsilon is applied exactly by thresholding the cached significances.
     `image()` therefore equals `rasterize(all strokes so far, spec)` exactly, while adding a
-    stroke costs only that stroke's RDP, and rendering costs the kept segments.
+    stroke costs only that stroke's RDP.
+
+    Rendering is incremental too: the simplified strokes are kept while the scale and origin
+    hold, and the supersampled "ink" canvas is kept while the drawing's placement (scale, origin
+    and simplified extent) holds, so a stroke inside the drawing so far only draws itself. Ink
+    strokes all have the same fill and overwrite their pixels, so the kept canvas is the very
+    canvas a full re-render would draw. "order" channels (fills depend on the stroke count) are
+    re-rendered every time.
     """
 
     def __init__(self, spec: Mapping[str, Any] | None = None) -> None:
-        _check_spec(spec)
+        size, channels, line_width, padding = _check_spec(spec)
         self.spec = dict(spec) if spec is not None else dict(DEFAULT_SPEC)
+        self._size, self._channels, self._padding = size, channels, padding
+        self._big, self._k, self._width_px = _geometry(size, line_width, padding)
         self._points: list[np.ndarray] = []  # raw-space vertices of each stroke
         self._significance: list[np.ndarray] = []
         self._mins = np.array([np.inf, np.inf])
         self._maxs = np.array([-np.inf, -np.inf])
+        # Simplified strokes for one (scale, origin); their running max (the drawing's extent).
+        self._simp_key: tuple[float, float, float] | None = None
+        self._simp: list[np.ndarray] = []
+        self._simp_max = np.array([-np.inf, -np.inf])
+        # Supersampled ink canvas: the placement it was drawn at and how many strokes it holds.
+        self._canvas: Image.Image | None = None
+        self._canvas_key: tuple[float, ...] | None = None
+        self._canvas_n = 0
 
     def __len__(self) -> int:
         return len(self._points)
@@ -405,18 +537,58 @@ class IncrementalRaster:
         self._points.append(pts)
         self._significance.append(rdp_significance(pts, _RDP_EPSILON / self._scale()))
 
+    def _simplified(self) -> list[np.ndarray]:
+        """The cached simplified strokes, brought up to date (callers must not modify them)."""
+        scale = self._scale()
+        key = (scale, float(self._mins[0]), float(self._mins[1]))
+        if key != self._simp_key:
+            self._simp_key, self._simp = key, []
+            self._simp_max = np.array([-np.inf, -np.inf])
+        if len(self._simp) < len(self._points):
+            eps = _RDP_EPSILON / scale
+            origin = self._mins
+            for p, s in zip(self._points[len(self._simp):], self._significance[len(self._simp):]):
+                simp = (p[s > eps] - origin) * scale
+                self._simp.append(simp)
+                self._simp_max = np.maximum(self._simp_max, simp.max(axis=0))
+        return self._simp
+
     def simplified(self) -> list[np.ndarray]:
         """The drawing so far in simplified 0..255 space (float (m, 2) arrays)."""
         if not self._points:
             return []
-        scale = self._scale()
-        eps = _RDP_EPSILON / scale
-        origin = self._mins
-        return [(p[s > eps] - origin) * scale for p, s in zip(self._points, self._significance)]
+        return [s.copy() for s in self._simplified()]
 
     def image(self) -> np.ndarray:
         """The model input for the drawing so far: float32 (H, W, C) in 0..1."""
-        return render_simplified(self.simplified(), self.spec)
+        size, channels = self._size, self._channels
+        out = np.zeros((size, size, len(channels)), dtype=np.float32)
+        if not self._points:
+            return out
+        simp = self._simplified()
+        n = len(simp)
+        maxs = self._simp_max
+        placement = (*self._simp_key, float(maxs[0]), float(maxs[1]))
+        ink = None
+        for c, name in enumerate(channels):
+            if name == "ink":
+                if ink is None:
+                    if placement != self._canvas_key or self._canvas is None:
+                        self._canvas = Image.new("L", (self._big, self._big), 0)
+                        self._canvas_key, self._canvas_n = placement, 0
+                    new = simp[self._canvas_n:]
+                    if new:
+                        pix = _to_pixels(new, maxs, self._k, self._padding)
+                        _draw_strokes(ImageDraw.Draw(self._canvas).draw, pix, [255] * len(pix), self._width_px)
+                        self._canvas_n = n
+                    ink = _downsample(self._canvas, size)
+                out[:, :, c] = ink
+            else:
+                img = Image.new("L", (self._big, self._big), 0)
+                pix = _to_pixels(simp, maxs, self._k, self._padding)
+                _draw_strokes(ImageDraw.Draw(img).draw, pix, _order_fills(n), self._width_px)
+                out[:, :, c] = _downsample(img, size)
+        return out
 
 
 # --------------------------------------------------------------------------- benchmark
