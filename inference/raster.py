@@ -23,6 +23,7 @@ ones where they cross, like Google's ordered renderings used by strong Quick, Dr
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -132,7 +133,9 @@ def normalize_strokes(strokes: Any, fmt: str | None = None) -> list[np.ndarray]:
         if arr.shape[1] < 2:
             raise ValueError(f"a point needs x and y, got shape {arr.shape}")
         xy = np.ascontiguousarray(arr[:, :2])
-        if not np.all(np.isfinite(xy)):
+        # A finite sum means finite coordinates (inf and nan propagate); only an overflowing or
+        # non-finite sum needs the element-wise check.
+        if not math.isfinite(xy.sum()) and not np.isfinite(xy).all():
             raise ValueError("a stroke has non-finite coordinates")
         out.append(xy)
     return out
@@ -183,13 +186,17 @@ def _rdp_significance_dfs(points: np.ndarray, epsilon: float, bounds: list[int])
     Python floats are IEEE doubles like numpy's float64 and neither fuses operations; only the
     hypotenuse must come from np.hypot (math.hypot rounds differently in about 0.5 % of cases).
     """
-    n = len(points)
-    if not np.all(np.abs(points) < _RDP_DFS_MAX_ABS):
+    if not np.abs(points).max() < _RDP_DFS_MAX_ABS:
         return _rdp_significance_levels(points, epsilon, bounds)
+    xs, ys = points.T.tolist()
+    return _rdp_dfs(points, xs, ys, epsilon, bounds)
+
+
+def _rdp_dfs(points: np.ndarray, xs: list[float], ys: list[float], epsilon: float, bounds: list[int]) -> np.ndarray:
+    """`_rdp_significance_dfs` given the coordinates also as lists (xs, ys)."""
+    n = len(points)
     px = points[:, 0]
     py = points[:, 1]
-    xs = px.tolist()
-    ys = py.tolist()
     sig = [0.0] * n
     inf = float("inf")
     hypot = np.hypot
@@ -383,30 +390,47 @@ def _check_spec(spec: Mapping[str, Any] | None) -> tuple[int, list[str], float, 
     )
 
 
-def _draw_strokes(
-    draw: Any, strokes: Sequence[np.ndarray], fills: Sequence[int], width_px: float
-) -> None:
-    """Draw pixel-space polylines with PIL's C drawing object (`ImageDraw.Draw(img).draw`).
+# Drawing goes straight to Pillow's C objects (`Image.core`: the same `fill`, `draw_lines`,
+# `draw_ellipse`, `reduce` and raw encoder that `Image.new`, `ImageDraw.line`,
+# `ImageDraw.ellipse(fill=...)`, `Image.reduce` and `Image.tobytes` call), skipping their Python
+# wrappers, which cost more than the drawing itself at this size. Pillow is pinned
+# (pyproject.toml); tests/inference/test_raster_identity.py checks the pixels against golden
+# images made through the public API.
 
-    The same calls `ImageDraw.line` / `ImageDraw.ellipse(fill=...)` make, without their Python
-    wrappers. Every stroke overwrites its pixels with its fill (no blending in mode "L"), so
-    strokes of one fill can be drawn in any order, or added later, with the same result.
+
+def _new_canvas(big: int) -> Any:
+    """A black supersampled "L" canvas (a Pillow core image) and its drawing object."""
+    canvas = Image.core.fill("L", (big, big), 0)
+    return canvas, Image.core.draw(canvas, 0)
+
+
+def _draw_polylines(
+    draw: Any, flat: list[float], counts: Sequence[int], fills: Sequence[int], width_px: float
+) -> None:
+    """Draw pixel-space polylines, given as one flat x, y, x, y... list and a point count each.
+
+    Lines `width_px` wide (PIL cuts their ends square), with a disc on both ends (round caps) and
+    a disc for a single-point stroke (a tap). Every stroke overwrites its pixels with its fill
+    (no blending in mode "L"), so strokes of one fill can be drawn in any order, or added later,
+    with the same result.
     """
     w = max(1, int(round(width_px)))
     r = w / 2.0
-    for pts, fill in zip(strokes, fills):
+    line = draw.draw_lines
+    disc = draw.draw_ellipse
+    pos = 0
+    for m, fill in zip(counts, fills):
         ink = draw.draw_ink(fill)
-        flat = pts.ravel().tolist()
-        if len(pts) > 1:
-            draw.draw_lines(flat, ink, w)
-            x, y = flat[0], flat[1]
-            draw.draw_ellipse((x - r, y - r, x + r, y + r), ink, 1)
-            x, y = flat[-2], flat[-1]
-        else:
-            x, y = flat[0], flat[1]
-        # Round caps (PIL cuts line ends square) and dots for taps. Joints are left as PIL draws
-        # them: a dot on every vertex costs 4x the time and changes the 28 px image by < 0.5%.
-        draw.draw_ellipse((x - r, y - r, x + r, y + r), ink, 1)
+        end = pos + 2 * m
+        x, y = flat[pos], flat[pos + 1]
+        if m > 1:
+            line(flat[pos:end], ink, w)
+            disc((x - r, y - r, x + r, y + r), ink, 1)
+            x, y = flat[end - 2], flat[end - 1]
+        # Joints are left as PIL draws them: a dot on every vertex costs 4x the time and changes
+        # the 28 px image by < 0.5%.
+        disc((x - r, y - r, x + r, y + r), ink, 1)
+        pos = end
 
 
 #: uint8 -> float32 in 0..1, the same float32 products as `array.astype(float32) * (1 / 255)`.
@@ -425,17 +449,30 @@ def _geometry(size: int, line_width: float, padding: float) -> tuple[int, float,
     return big, k, line_width * k
 
 
-def _to_pixels(strokes: Sequence[np.ndarray], maxs: np.ndarray, k: float, padding: float) -> list[np.ndarray]:
+def _to_pixels(points: np.ndarray, maxs: np.ndarray, k: float, padding: float) -> list[float]:
+    """Simplified (m, 2) points -> flat canvas coordinates."""
     # Centre the drawing's box in the 256 box (Google's renderings are centred).
     offset = (_BOX - maxs) / 2.0 + padding
     # PIL's pixel (i, j) covers [i, i+1): shift by half a pixel so coordinates are pixel edges.
-    return [(s + offset) * k - 0.5 for s in strokes]
+    return ((points + offset) * k - 0.5).ravel().tolist()
 
 
-def _downsample(img: Image.Image, size: int) -> np.ndarray:
-    """Box-filter the supersampled canvas down: float32 (size, size) in 0..1."""
-    small = img.reduce(_SUPERSAMPLE)
-    return _UNIT_LUT[np.frombuffer(small.tobytes(), dtype=np.uint8)].reshape(size, size)
+def _downsample(canvas: Any, big: int) -> np.ndarray:
+    """Box-filter the supersampled canvas down (Pillow's reduce): float32 flat, in 0..1."""
+    small = canvas.reduce((_SUPERSAMPLE, _SUPERSAMPLE), (0, 0, big, big))
+    side = big // _SUPERSAMPLE
+    encoder = Image.core.raw_encoder("L", "L")
+    encoder.setimage(small, (0, 0, side, side))
+    chunks = []
+    while True:
+        _, err, data = encoder.encode(max(65536, side * 4))
+        chunks.append(data)
+        if err:
+            break
+    if err < 0:
+        raise RuntimeError(f"Pillow's raw encoder failed ({err})")
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return _UNIT_LUT.take(np.frombuffer(data, dtype=np.uint8))
 
 
 def render_simplified(strokes: Sequence[np.ndarray], spec: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -450,14 +487,14 @@ def render_simplified(strokes: Sequence[np.ndarray], spec: Mapping[str, Any] | N
     if not strokes:
         return out
     big, k, width_px = _geometry(size, line_width, padding)
-    maxs = np.max([s.max(axis=0) for s in strokes], axis=0)
-    pix = _to_pixels(strokes, maxs, k, padding)
-    n = len(pix)
+    points = np.concatenate(strokes) if len(strokes) > 1 else strokes[0]
+    flat = _to_pixels(points, points.max(axis=0), k, padding)
+    counts = [len(s) for s in strokes]
     for c, name in enumerate(channels):
-        img = Image.new("L", (big, big), 0)
-        fills = [255] * n if name == "ink" else _order_fills(n)
-        _draw_strokes(ImageDraw.Draw(img).draw, pix, fills, width_px)
-        out[:, :, c] = _downsample(img, size)
+        canvas, draw = _new_canvas(big)
+        fills = [255] * len(counts) if name == "ink" else _order_fills(len(counts))
+        _draw_polylines(draw, flat, counts, fills, width_px)
+        out[:, :, c] = _downsample(canvas, big).reshape(size, size)
     return out
 
 
@@ -494,7 +531,7 @@ class IncrementalRaster:
     `image()` therefore equals `rasterize(all strokes so far, spec)` exactly, while adding a
     stroke costs only that stroke's RDP.
 
-    Rendering is incremental too: the simplified strokes are kept while the scale and origin
+    Rendering is incremental too: the simplified points are kept while the scale and origin
     hold, and the supersampled "ink" canvas is kept while the drawing's placement (scale, origin
     and simplified extent) holds, so a stroke inside the drawing so far only draws itself. Ink
     strokes all have the same fill and overwrite their pixels, so the kept canvas is the very
@@ -509,22 +546,25 @@ class IncrementalRaster:
         self._big, self._k, self._width_px = _geometry(size, line_width, padding)
         self._points: list[np.ndarray] = []  # raw-space vertices of each stroke
         self._significance: list[np.ndarray] = []
-        self._mins = np.array([np.inf, np.inf])
-        self._maxs = np.array([-np.inf, -np.inf])
-        # Simplified strokes for one (scale, origin); their running max (the drawing's extent).
+        self._bbox = [np.inf, np.inf, -np.inf, -np.inf]  # raw min x, min y, max x, max y
+        # Simplified points of the first len(_counts) strokes for one (scale, origin), their
+        # count per stroke and their max (the drawing's extent in the 256 box).
         self._simp_key: tuple[float, float, float] | None = None
-        self._simp: list[np.ndarray] = []
+        self._simp = np.zeros((0, 2))
+        self._counts: list[int] = []
         self._simp_max = np.array([-np.inf, -np.inf])
-        # Supersampled ink canvas: the placement it was drawn at and how many strokes it holds.
-        self._canvas: Image.Image | None = None
+        # Supersampled ink canvas: the placement it was drawn at, the strokes and points it holds.
+        self._canvas: Any = None
+        self._draw: Any = None
         self._canvas_key: tuple[float, ...] | None = None
-        self._canvas_n = 0
+        self._canvas_strokes = 0
+        self._canvas_points = 0
 
     def __len__(self) -> int:
         return len(self._points)
 
     def _scale(self) -> float:
-        return _scale_for((self._mins[0], self._mins[1], self._maxs[0], self._maxs[1]))
+        return _scale_for(tuple(self._bbox))
 
     def add_stroke(self, stroke: Any, fmt: str | None = None) -> None:
         """Add one stroke: points `(x, y[, t])` or columns `[[xs], [ys](, [ts])]`."""
@@ -532,62 +572,84 @@ class IncrementalRaster:
         if not arrays:
             return
         pts = arrays[0]
-        self._mins = np.minimum(self._mins, pts.min(axis=0))
-        self._maxs = np.maximum(self._maxs, pts.max(axis=0))
+        xs, ys = pts.T.tolist()
+        bbox = self._bbox
+        self._bbox = [min(bbox[0], min(xs)), min(bbox[1], min(ys)), max(bbox[2], max(xs)), max(bbox[3], max(ys))]
         self._points.append(pts)
-        self._significance.append(rdp_significance(pts, _RDP_EPSILON / self._scale()))
+        eps = _RDP_EPSILON / self._scale()
+        extent = max(-min(xs), max(xs), -min(ys), max(ys))  # max |coordinate|
+        if len(pts) <= _RDP_DFS_MAX_POINTS and extent < _RDP_DFS_MAX_ABS:
+            sig = _rdp_dfs(pts, xs, ys, eps, [0, len(pts)])
+        else:
+            sig = rdp_significance(pts, eps)
+        self._significance.append(sig)
 
-    def _simplified(self) -> list[np.ndarray]:
-        """The cached simplified strokes, brought up to date (callers must not modify them)."""
+    def _simplified(self) -> np.ndarray:
+        """All simplified points so far, stroke after stroke (see `_counts`); cached, not a copy."""
         scale = self._scale()
-        key = (scale, float(self._mins[0]), float(self._mins[1]))
+        key = (scale, self._bbox[0], self._bbox[1])
         if key != self._simp_key:
-            self._simp_key, self._simp = key, []
+            self._simp_key, self._counts = key, []
             self._simp_max = np.array([-np.inf, -np.inf])
-        if len(self._simp) < len(self._points):
+        done = len(self._counts)
+        if done < len(self._points):
             eps = _RDP_EPSILON / scale
-            origin = self._mins
-            for p, s in zip(self._points[len(self._simp):], self._significance[len(self._simp):]):
-                simp = (p[s > eps] - origin) * scale
-                self._simp.append(simp)
-                self._simp_max = np.maximum(self._simp_max, simp.max(axis=0))
+            origin = np.array(key[1:])
+            if done + 1 == len(self._points):
+                pts, sig = self._points[-1], self._significance[-1]
+            else:
+                pts = np.concatenate(self._points[done:])
+                sig = np.concatenate(self._significance[done:])
+            keep = sig > eps
+            new = (pts[keep] - origin) * scale
+            if done + 1 == len(self._points):
+                self._counts.append(len(new))
+            else:
+                starts = np.cumsum([0] + [len(p) for p in self._points[done:-1]])
+                self._counts += np.add.reduceat(keep, starts, dtype=np.intp).tolist()
+            self._simp = new if done == 0 else np.concatenate((self._simp, new))
+            self._simp_max = np.maximum(self._simp_max, new.max(axis=0))
         return self._simp
 
     def simplified(self) -> list[np.ndarray]:
         """The drawing so far in simplified 0..255 space (float (m, 2) arrays)."""
         if not self._points:
             return []
-        return [s.copy() for s in self._simplified()]
+        points = self._simplified()
+        bounds = np.cumsum([0] + self._counts)
+        return [points[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
 
     def image(self) -> np.ndarray:
         """The model input for the drawing so far: float32 (H, W, C) in 0..1."""
         size, channels = self._size, self._channels
-        out = np.zeros((size, size, len(channels)), dtype=np.float32)
         if not self._points:
-            return out
-        simp = self._simplified()
-        n = len(simp)
+            return np.zeros((size, size, len(channels)), dtype=np.float32)
+        points = self._simplified()
         maxs = self._simp_max
-        placement = (*self._simp_key, float(maxs[0]), float(maxs[1]))
         ink = None
+        if "ink" in channels:
+            placement = (*self._simp_key, *maxs.tolist())
+            if placement != self._canvas_key:
+                self._canvas, self._draw = _new_canvas(self._big)
+                self._canvas_key, self._canvas_strokes, self._canvas_points = placement, 0, 0
+            counts = self._counts[self._canvas_strokes:]
+            if counts:
+                flat = _to_pixels(points[self._canvas_points:], maxs, self._k, self._padding)
+                _draw_polylines(self._draw, flat, counts, [255] * len(counts), self._width_px)
+                self._canvas_strokes = len(self._counts)
+                self._canvas_points = len(points)
+            ink = _downsample(self._canvas, self._big)
+            if len(channels) == 1:
+                return ink.reshape(size, size, 1)
+        out = np.empty((size, size, len(channels)), dtype=np.float32)
         for c, name in enumerate(channels):
             if name == "ink":
-                if ink is None:
-                    if placement != self._canvas_key or self._canvas is None:
-                        self._canvas = Image.new("L", (self._big, self._big), 0)
-                        self._canvas_key, self._canvas_n = placement, 0
-                    new = simp[self._canvas_n:]
-                    if new:
-                        pix = _to_pixels(new, maxs, self._k, self._padding)
-                        _draw_strokes(ImageDraw.Draw(self._canvas).draw, pix, [255] * len(pix), self._width_px)
-                        self._canvas_n = n
-                    ink = _downsample(self._canvas, size)
-                out[:, :, c] = ink
+                out[:, :, c] = ink.reshape(size, size)
             else:
-                img = Image.new("L", (self._big, self._big), 0)
-                pix = _to_pixels(simp, maxs, self._k, self._padding)
-                _draw_strokes(ImageDraw.Draw(img).draw, pix, _order_fills(n), self._width_px)
-                out[:, :, c] = _downsample(img, size)
+                canvas, draw = _new_canvas(self._big)
+                flat = _to_pixels(points, maxs, self._k, self._padding)
+                _draw_polylines(draw, flat, self._counts, _order_fills(len(self._counts)), self._width_px)
+                out[:, :, c] = _downsample(canvas, self._big).reshape(size, size)
         return out
 
 
