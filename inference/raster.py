@@ -189,11 +189,11 @@ def _rdp_significance_dfs(points: np.ndarray, epsilon: float, bounds: list[int])
     if not np.abs(points).max() < _RDP_DFS_MAX_ABS:
         return _rdp_significance_levels(points, epsilon, bounds)
     xs, ys = points.T.tolist()
-    return _rdp_dfs(points, xs, ys, epsilon, bounds)
+    return np.array(_rdp_dfs(points, xs, ys, epsilon, bounds), dtype=np.float64)
 
 
-def _rdp_dfs(points: np.ndarray, xs: list[float], ys: list[float], epsilon: float, bounds: list[int]) -> np.ndarray:
-    """`_rdp_significance_dfs` given the coordinates also as lists (xs, ys)."""
+def _rdp_dfs(points: np.ndarray, xs: list[float], ys: list[float], epsilon: float, bounds: list[int]) -> list[float]:
+    """`_rdp_significance_dfs` given the coordinates also as lists (xs, ys); returns a list."""
     n = len(points)
     px = points[:, 0]
     py = points[:, 1]
@@ -243,7 +243,7 @@ def _rdp_dfs(points: np.ndarray, xs: list[float], ys: list[float], epsilon: floa
             sig[mid] = val
             stack.append((mid, e, val))
             stack.append((s, mid, val))
-    return np.array(sig, dtype=np.float64)
+    return sig
 
 
 def _rdp_significance_levels(points: np.ndarray, epsilon: float, bounds: list[int]) -> np.ndarray:
@@ -544,15 +544,20 @@ class IncrementalRaster:
         self.spec = dict(spec) if spec is not None else dict(DEFAULT_SPEC)
         self._size, self._channels, self._padding = size, channels, padding
         self._big, self._k, self._width_px = _geometry(size, line_width, padding)
-        self._points: list[np.ndarray] = []  # raw-space vertices of each stroke
-        self._significance: list[np.ndarray] = []
-        self._bbox = [np.inf, np.inf, -np.inf, -np.inf]  # raw min x, min y, max x, max y
-        # Simplified points of the first len(_counts) strokes for one (scale, origin), their
-        # count per stroke and their max (the drawing's extent in the 256 box).
+        # Per stroke: raw-space x and y of its vertices and their RDP significance. Plain Python
+        # floats (IEEE doubles, the same arithmetic as numpy's float64): strokes are tens of
+        # points, where numpy's per-call cost dominates.
+        self._xs: list[list[float]] = []
+        self._ys: list[list[float]] = []
+        self._significance: list[list[float]] = []
+        self._bbox = [math.inf, math.inf, -math.inf, -math.inf]  # raw min x, min y, max x, max y
+        # Simplified x and y of the kept vertices of the first len(_counts) strokes, for one
+        # (scale, origin); their count per stroke and their max (the drawing's extent).
         self._simp_key: tuple[float, float, float] | None = None
-        self._simp = np.zeros((0, 2))
+        self._sx: list[float] = []
+        self._sy: list[float] = []
         self._counts: list[int] = []
-        self._simp_max = np.array([-np.inf, -np.inf])
+        self._smax = [-math.inf, -math.inf]
         # Supersampled ink canvas: the placement it was drawn at, the strokes and points it holds.
         self._canvas: Any = None
         self._draw: Any = None
@@ -561,7 +566,7 @@ class IncrementalRaster:
         self._canvas_points = 0
 
     def __len__(self) -> int:
-        return len(self._points)
+        return len(self._xs)
 
     def _scale(self) -> float:
         return _scale_for(tuple(self._bbox))
@@ -575,69 +580,82 @@ class IncrementalRaster:
         xs, ys = pts.T.tolist()
         bbox = self._bbox
         self._bbox = [min(bbox[0], min(xs)), min(bbox[1], min(ys)), max(bbox[2], max(xs)), max(bbox[3], max(ys))]
-        self._points.append(pts)
         eps = _RDP_EPSILON / self._scale()
         extent = max(-min(xs), max(xs), -min(ys), max(ys))  # max |coordinate|
         if len(pts) <= _RDP_DFS_MAX_POINTS and extent < _RDP_DFS_MAX_ABS:
             sig = _rdp_dfs(pts, xs, ys, eps, [0, len(pts)])
         else:
-            sig = rdp_significance(pts, eps)
+            sig = rdp_significance(pts, eps).tolist()
+        self._xs.append(xs)
+        self._ys.append(ys)
         self._significance.append(sig)
 
-    def _simplified(self) -> np.ndarray:
-        """All simplified points so far, stroke after stroke (see `_counts`); cached, not a copy."""
+    def _simplified(self) -> None:
+        """Bring the simplified vertices (`_sx`, `_sy`, `_counts`, `_smax`) up to date."""
         scale = self._scale()
-        key = (scale, self._bbox[0], self._bbox[1])
+        ox, oy = self._bbox[0], self._bbox[1]
+        key = (scale, ox, oy)
         if key != self._simp_key:
-            self._simp_key, self._counts = key, []
-            self._simp_max = np.array([-np.inf, -np.inf])
+            self._simp_key, self._sx, self._sy, self._counts = key, [], [], []
+            self._smax = [-math.inf, -math.inf]
         done = len(self._counts)
-        if done < len(self._points):
+        if done < len(self._xs):
             eps = _RDP_EPSILON / scale
-            origin = np.array(key[1:])
-            if done + 1 == len(self._points):
-                pts, sig = self._points[-1], self._significance[-1]
-            else:
-                pts = np.concatenate(self._points[done:])
-                sig = np.concatenate(self._significance[done:])
-            keep = sig > eps
-            new = (pts[keep] - origin) * scale
-            if done + 1 == len(self._points):
-                self._counts.append(len(new))
-            else:
-                starts = np.cumsum([0] + [len(p) for p in self._points[done:-1]])
-                self._counts += np.add.reduceat(keep, starts, dtype=np.intp).tolist()
-            self._simp = new if done == 0 else np.concatenate((self._simp, new))
-            self._simp_max = np.maximum(self._simp_max, new.max(axis=0))
-        return self._simp
+            sx, sy, counts, (mx, my) = self._sx, self._sy, self._counts, self._smax
+            for xs, ys, sig in zip(self._xs[done:], self._ys[done:], self._significance[done:]):
+                # (p - origin) * scale, as simplify_arrays computes it on arrays.
+                nx = [(x - ox) * scale for x, v in zip(xs, sig) if v > eps]
+                ny = [(y - oy) * scale for y, v in zip(ys, sig) if v > eps]
+                sx += nx
+                sy += ny
+                counts.append(len(nx))
+                mx = max(mx, max(nx))
+                my = max(my, max(ny))
+            self._smax = [mx, my]
+
+    def _pixels(self, start: int) -> list[float]:
+        """Flat canvas x, y, x, y... of the simplified vertices from index `start` on."""
+        k = self._k
+        mx, my = self._smax
+        # As `_to_pixels`: centre the drawing's box in the 256 box, shift by half a pixel.
+        offx = (_BOX - mx) / 2.0 + self._padding
+        offy = (_BOX - my) / 2.0 + self._padding
+        fx = [(x + offx) * k - 0.5 for x in self._sx[start:]]
+        fy = [(y + offy) * k - 0.5 for y in self._sy[start:]]
+        flat = fx + fy
+        flat[0::2] = fx
+        flat[1::2] = fy
+        return flat
 
     def simplified(self) -> list[np.ndarray]:
         """The drawing so far in simplified 0..255 space (float (m, 2) arrays)."""
-        if not self._points:
+        if not self._xs:
             return []
-        points = self._simplified()
-        bounds = np.cumsum([0] + self._counts)
-        return [points[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])]
+        self._simplified()
+        out, a = [], 0
+        for m in self._counts:
+            out.append(np.array([self._sx[a:a + m], self._sy[a:a + m]], dtype=np.float64).T.copy())
+            a += m
+        return out
 
     def image(self) -> np.ndarray:
         """The model input for the drawing so far: float32 (H, W, C) in 0..1."""
         size, channels = self._size, self._channels
-        if not self._points:
+        if not self._xs:
             return np.zeros((size, size, len(channels)), dtype=np.float32)
-        points = self._simplified()
-        maxs = self._simp_max
+        self._simplified()
         ink = None
         if "ink" in channels:
-            placement = (*self._simp_key, *maxs.tolist())
+            placement = (*self._simp_key, *self._smax)
             if placement != self._canvas_key:
                 self._canvas, self._draw = _new_canvas(self._big)
                 self._canvas_key, self._canvas_strokes, self._canvas_points = placement, 0, 0
             counts = self._counts[self._canvas_strokes:]
             if counts:
-                flat = _to_pixels(points[self._canvas_points:], maxs, self._k, self._padding)
+                flat = self._pixels(self._canvas_points)
                 _draw_polylines(self._draw, flat, counts, [255] * len(counts), self._width_px)
                 self._canvas_strokes = len(self._counts)
-                self._canvas_points = len(points)
+                self._canvas_points = len(self._sx)
             ink = _downsample(self._canvas, self._big)
             if len(channels) == 1:
                 return ink.reshape(size, size, 1)
@@ -647,8 +665,8 @@ class IncrementalRaster:
                 out[:, :, c] = ink.reshape(size, size)
             else:
                 canvas, draw = _new_canvas(self._big)
-                flat = _to_pixels(points, maxs, self._k, self._padding)
-                _draw_polylines(draw, flat, self._counts, _order_fills(len(self._counts)), self._width_px)
+                n = len(self._counts)
+                _draw_polylines(draw, self._pixels(0), self._counts, _order_fills(n), self._width_px)
                 out[:, :, c] = _downsample(canvas, self._big).reshape(size, size)
         return out
 
