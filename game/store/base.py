@@ -69,7 +69,9 @@ class GameStore(Protocol):
         ...
 
     async def mark_recorded(self, game_id: str, *, keep_s: int) -> None:
-        """The game is recorded: forget it after `keep_s` (a late tablet still gets game_over)."""
+        """The game is recorded: its strokes and guesses go now (the record holds them; a child's
+        drawing is kept nowhere longer than needed), its state and token after `keep_s` (a late
+        tablet still gets game_over)."""
         ...
 
     async def games_of_player(self, player_id: str) -> list[str]:

@@ -26,6 +26,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._games: dict[str, GameState] = {}
         self._tokens: dict[str, str] = {}
+        self._token_of: dict[str, str] = {}  # game id -> resume token (forgetting is O(1))
         # Appended chunks as the Redis store keeps them (`_codec.dump_points`): compact JSON bytes
         # rather than a Python tuple per point (~22 instead of ~136 bytes a point; a school's
         # drawings stay in this process's memory until recorded).
@@ -39,6 +40,7 @@ class MemoryStore:
     async def create(self, state: GameState, transition: Transition, *, resume_token: str) -> None:
         self._games[state.game_id] = state.clone()
         self._tokens[resume_token] = state.game_id
+        self._token_of[state.game_id] = resume_token
         self._commit(state, transition)
 
     async def load(self, game_id: str) -> GameState | None:
@@ -101,6 +103,7 @@ class MemoryStore:
 
     async def mark_recorded(self, game_id: str, *, keep_s: int) -> None:
         self._to_record.pop(game_id, None)
+        self._forget_drawings(game_id)
         loop = asyncio.get_running_loop()
         self._expiry[game_id] = loop.call_later(keep_s, self._forget, game_id)
 
@@ -117,12 +120,18 @@ class MemoryStore:
 
     def _forget(self, game_id: str) -> None:
         self._expiry.pop(game_id, None)
+        self._forget_drawings(game_id)
         self._games.pop(game_id, None)
-        self._tokens = {t: g for t, g in self._tokens.items() if g != game_id}
-        for key in [k for k in self._strokes if k[0] == game_id]:
-            del self._strokes[key]
-        for key in [k for k in self._guesses if k[0] == game_id]:
-            del self._guesses[key]
+        token = self._token_of.pop(game_id, None)
+        if token is not None:
+            self._tokens.pop(token, None)
+
+    def _forget_drawings(self, game_id: str) -> None:
+        state = self._games.get(game_id)
+        stages = state.stage_count if state is not None else 0
+        for stage in range(stages):
+            self._strokes.pop((game_id, stage), None)
+            self._guesses.pop((game_id, stage), None)
 
     @asynccontextmanager
     async def subscribe(self, game_id: str) -> AsyncIterator[AsyncIterator[Event]]:

@@ -219,9 +219,8 @@ class RedisStore:
             pipe.srem(keys.TO_RECORD, game_id)
             pipe.expire(keys.game(game_id), keep_s)
             pipe.expire(keys.resume_of(game_id), keep_s)
-            for stage in range(stages):
-                pipe.expire(keys.strokes(game_id, stage), keep_s)
-                pipe.expire(keys.guesses(game_id, stage), keep_s)
+            pipe.delete(*(k for stage in range(stages)
+                          for k in (keys.strokes(game_id, stage), keys.guesses(game_id, stage))))
             await pipe.execute()
 
     async def games_of_player(self, player_id: str) -> list[str]:

@@ -110,6 +110,25 @@ async def test_finished_games_wait_to_be_recorded_then_expire(store):
     assert (await store.load("g1")) is not None, "kept a while for a late tablet"
 
 
+async def test_a_recorded_games_drawings_leave_the_store_at_once(store):
+    # Once recorded, a child's strokes live in the results database only: the store keeps the
+    # state (for a late tablet's game_over) but no drawing, and no server memory is spent on it.
+    await new_game(store)
+    await store.apply("g1", step(StrokeChunk(0, 0, 0, ((1, 2, 0), (3, 4, 5)), True), 10))
+    await store.apply("g1", step(GuessResult(0, 2, (("ant", 0.1),)), 11))
+    now = 20
+    for stage in range(5):
+        await store.apply("g1", step(Skip(stage), now))
+        now += 1000
+        await store.apply("g1", step(Tick(), now))
+    assert await store.strokes("g1", 0), "kept until recorded"
+    await store.mark_recorded("g1", keep_s=600)
+    assert await store.strokes("g1", 0) == []
+    assert await store.guesses("g1", 0) == []
+    assert (await store.load("g1")).phase == Phase.FINISHED
+    assert await store.game_for_token("tok-g1") == "g1"
+
+
 async def test_two_processes_racing_for_one_deadline_fire_it_once(clean_redis_db):
     a, b = open_store(clean_redis_db), open_store(clean_redis_db)
     try:
