@@ -359,6 +359,7 @@ class WorkerPool:
         self._waiters: list[asyncio.Future] = []
         self._restarts: set[asyncio.Task] = set()
         self._resolved: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[int, ...]]] = {}
+        self._models_used: set[str] = set()  # models requests went to (to forget drawings)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -487,6 +488,18 @@ class WorkerPool:
         """The labels `category` can be answered with (empty if no model serves it)."""
         return self.registry.known_labels(category)
 
+    def forget(self, drawing_key: str) -> None:
+        """The drawing is finished: its worker drops its incremental raster (told with the next
+        batch), so a worker holds only the drawings being drawn, not every one since it
+        started (a kept raster is tens of KiB)."""
+        if not self._slots:
+            return
+        slot = self._slots[zlib.crc32(drawing_key.encode()) % len(self._slots)]
+        for model in self._models_used:
+            cache_key = (drawing_key, model)
+            if slot.sent.pop(cache_key, None) is not None:
+                slot.forget.append(cache_key)
+
     async def recognize(self, request: RecognizeRequest) -> list[Guess]:
         """Queue the request and wait for its guesses (or the newer request's, if superseded).
 
@@ -510,6 +523,7 @@ class WorkerPool:
         resolved = self._resolved.get((request.category, labels))
         if resolved is None:
             resolved = self.registry.resolve(request.category, labels)  # raises if refused
+            self._models_used.add(resolved[0])
             if len(self._resolved) < 4096:
                 self._resolved[(request.category, labels)] = resolved
         model, index = resolved
@@ -742,6 +756,10 @@ class WorkerPool:
     def queued(self) -> int:
         """Requests waiting in the queues (not yet sent to a worker)."""
         return sum(len(s.batcher) for s in self._slots)
+
+    def cached_drawings(self) -> int:
+        """Drawings whose incremental raster the workers hold (the pool mirrors their caches)."""
+        return sum(len(s.sent) for s in self._slots)
 
     def _is_idle(self) -> bool:
         return all((len(s.batcher) == 0 or s.broken) and s.in_flight is None

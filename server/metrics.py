@@ -59,6 +59,12 @@ class _PoolCollector:
         waiting = getattr(pool, "queued", 0)
         queued.add_metric([], float(waiting() if callable(waiting) else waiting))
         yield queued
+        cached = getattr(pool, "cached_drawings", None)
+        if callable(cached):
+            held = GaugeMetricFamily("dq_inference_cached_drawings",
+                                     "Drawings whose incremental raster the workers hold")
+            held.add_metric([], float(cached()))
+            yield held
         for name, help_text in (
             ("submitted", "Inference requests submitted"),
             ("completed", "Inference requests answered"),

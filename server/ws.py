@@ -102,6 +102,8 @@ class TabletConnection:
             METRICS.connections.dec()
             if self._guess_task is not None:
                 self._guess_task.cancel()
+            if self.drawing.stage >= 0:  # it may resume on another process, or never
+                self._forget_drawing(self.drawing.stage)
             await self._on_disconnect()
             self._closing = True
             try:
@@ -439,6 +441,13 @@ class TabletConnection:
             self.state = new_state
             self._notify_local(new_state, transition)
 
+    def _forget_drawing(self, stage: int) -> None:
+        """The stage's drawing will not be guessed again (here): the recogniser may drop it."""
+        forget = getattr(self.services.recognizer, "forget", None)
+        if forget is not None and self.game_id is not None:
+            forget(f"{self.game_id}:{stage}")
+            forget(f"{self.game_id}:{stage}:live")
+
     # --- outbound
 
     def send(self, message: dict[str, Any]) -> None:
@@ -462,6 +471,8 @@ class TabletConnection:
     def _track_stage(self, event: Any) -> None:
         if event.type == "stage_start" and self.drawing.stage != event.data["stage"]:
             self.drawing.reset(event.data["stage"], [])
+        if event.type == "stage_result":
+            self._forget_drawing(event.data["stage"])
         if self.state is not None and event.type in ("stage_result", "game_over"):
             # The state we hold is stale now; the next command refreshes it.
             self.state = None if event.type == "game_over" else self.state

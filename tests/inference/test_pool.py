@@ -236,3 +236,21 @@ async def test_stuck_worker_is_killed_and_the_request_fails_instead_of_hanging(t
         await pool.wait_until_serving()
         stall_file.unlink()
         assert len(await pool.recognize(req("fine", CAT))) == 3
+
+
+async def test_a_forgotten_drawing_leaves_the_workers_and_can_start_again(toy_models):
+    # A finished stage's drawing is forgotten, so a worker holds only drawings being drawn;
+    # the same key drawn again afterwards is rasterised from scratch, and correctly.
+    async with open_recognizer(toy_models, workers=2, max_batch_size=8, max_wait_ms=0,
+                               max_queue=64) as rec:
+        for key in ("a", "b", "c"):
+            await rec.recognize(req(key, CAT[:1]))
+        assert rec.cached_drawings() == 3
+        rec.forget("a")
+        rec.forget("b")
+        rec.forget("never-seen")
+        assert rec.cached_drawings() == 1
+        again = await rec.recognize(req("a", HOUSE))
+        fresh = await rec.recognize(req("fresh", HOUSE))
+    assert [(g.label, round(g.probability, 5)) for g in again] == \
+        [(g.label, round(g.probability, 5)) for g in fresh]
