@@ -31,7 +31,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .privacy_tables import deletion_log, research_consents
+from .privacy_tables import deletion_log, erasure_markers, erasure_subject_key, research_consents
 from .repo import delete_player
 from .tables import drawing_strokes, drawings, games, players, stage_guesses, stages
 
@@ -356,6 +356,11 @@ async def erase_player(*, engine: AsyncEngine, player_id: str, requested_by_role
     _check_role(requested_by_role)
     at = _naive_utc(now or utcnow())
     report = DeletionReport("erasure")
+    # First the marker: from now on no game of this player that has already ended can be
+    # written, whichever outbox or drainer is holding it right now.
+    async with engine.begin() as conn:
+        await conn.execute(erasure_markers.insert().values(
+            subject_key=erasure_subject_key(player_id), erased_at=at))
     await _clean_local(local, player_id, erase=True, report=report)
     async with engine.connect() as conn:
         stage_ids = _stage_ids_of_player(player_id)

@@ -10,6 +10,11 @@ in docs/privacy.md.
 - `deletion_log`: what was deleted, when and why, without the deleted data. `subject_ref` is a
   salted SHA-256 of the player id (`subject_salt` is random per row), so the log can answer "was
   this child's data deleted?" for someone who knows the id, but cannot be listed back into ids.
+- `erasure_markers` (migration 0003): one row per deletion request, `subject_key` an unsalted
+  SHA-256 of the player id (it must be matched by the results writer) and `erased_at`. A
+  finished game of that player that ended at or before `erased_at` is never written afterwards,
+  so a game the drainer was carrying at the moment of the deletion cannot bring the child's data
+  back.
 """
 from __future__ import annotations
 
@@ -45,3 +50,19 @@ deletion_log = sa.Table(
     sa.Index("ix_deletion_log_subject", "subject_ref"),
     **TABLE_ARGS,
 )
+
+erasure_markers = sa.Table(
+    "erasure_markers", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("subject_key", sa.String(64), nullable=False),
+    sa.Column("erased_at", Millis, nullable=False),
+    sa.Index("ix_erasure_markers_subject", "subject_key", "erased_at"),
+    **TABLE_ARGS,
+)
+
+
+def erasure_subject_key(player_id: str) -> str:
+    """The key an erasure marker is found by (see `erasure_markers`)."""
+    import hashlib
+
+    return hashlib.sha256(f"doodle-erasure:{player_id}".encode()).hexdigest()

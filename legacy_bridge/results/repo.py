@@ -56,6 +56,8 @@ async def write_game(*, engine: AsyncEngine, game: FinishedGame) -> bool:
         async with engine.begin() as conn:
             if await game_exists(conn=conn, game_id=game.game_id):
                 return False
+            if await _erased_after(conn, game):
+                return False  # the child's data was deleted after this game: it stays deleted
             await _insert_game(conn, game)
         return True
     except IntegrityError:
@@ -64,6 +66,18 @@ async def write_game(*, engine: AsyncEngine, game: FinishedGame) -> bool:
             if await game_exists(conn=conn, game_id=game.game_id):
                 return False
         raise
+
+
+async def _erased_after(conn: AsyncConnection, game: FinishedGame) -> bool:
+    """Whether a deletion request for the game's player came at or after the game ended."""
+    from .privacy_tables import erasure_markers, erasure_subject_key
+
+    found = await conn.execute(
+        sa.select(erasure_markers.c.id)
+        .where(erasure_markers.c.subject_key == erasure_subject_key(game.player_id),
+               erasure_markers.c.erased_at >= ms_to_datetime(game.ended_at_ms))
+        .limit(1))
+    return found.first() is not None
 
 
 async def _insert_game(conn: AsyncConnection, game: FinishedGame) -> None:

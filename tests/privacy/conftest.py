@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from legacy_bridge.bridge import create_results_engine
 from legacy_bridge.results.migrate import upgrade
-from legacy_bridge.results.privacy_tables import deletion_log, research_consents
+from legacy_bridge.results.privacy_tables import deletion_log, erasure_markers, research_consents
 from legacy_bridge.results.tables import (
     drawing_strokes,
     drawings,
@@ -26,7 +26,7 @@ from legacy_bridge.results.tables import (
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 CHILD_FIRST = (drawing_strokes, drawings, stage_guesses, stages, games, players,
-               research_consents, deletion_log)
+               research_consents, deletion_log, erasure_markers)
 
 
 @pytest.fixture(scope="session")

@@ -231,3 +231,21 @@ async def test_consent_records(results_engine):
     with pytest.raises(ValueError):
         await privacy.record_consent(engine=results_engine, player_id="kid-1",
                                      policy_version="x", granted_by_role="child")
+
+
+async def test_a_game_in_flight_at_the_deletion_cannot_bring_the_child_back(results_engine):
+    # The drainer had read the child's finished game from the outbox just before the deletion
+    # request, and writes it just after: the game must not land. A game the same pseudonymous
+    # player finishes after the request is new data and is written as usual.
+    from datetime import datetime, timezone
+
+    player = f"erased-{uuid.uuid4().hex[:8]}"
+    carried = make_game(1, player=player)  # ended at about T0 + 90 s
+    erased_at = datetime.fromtimestamp((carried.ended_at_ms + 60_000) / 1000, timezone.utc)
+    await privacy.erase_player(engine=results_engine, player_id=player,
+                               requested_by_role="guardian", now=erased_at)
+    assert await repo.write_game(engine=results_engine, game=carried) is False
+    assert await rows_mentioning(results_engine, player) == {}
+    later = make_game(2, player=player, started_at_ms=carried.ended_at_ms + 120_000)
+    assert await repo.write_game(engine=results_engine, game=later) is True
+    assert (await repo.table_counts(engine=results_engine))["games"] == 1
