@@ -28,8 +28,9 @@ class StageLog:
     acks: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
     strokes_sent: int = 0
-    # Strokes the server refused because the stage had ended (recognised while they were on
-    # their way): not kept, by design, so they are neither acknowledged nor lost.
+    # Stroke chunks the server refused because the stage had ended (recognised while they were
+    # on their way): not kept, by design. A stroke of several chunks may be refused several
+    # times, so this counts messages, not strokes.
     refused_late: int = 0
 
 
