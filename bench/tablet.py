@@ -28,8 +28,8 @@ class StageLog:
     acks: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
     strokes_sent: int = 0
-    # Stroke chunks the server refused because the stage had ended (recognised while they were
-    # on their way): not kept, by design. A stroke of several chunks may be refused several
+    # Stroke chunks the server refused because the stage (or, after the last stage, the game)
+    # had ended, recognised while they were on their way: not kept, by design. A stroke of several chunks may be refused several
     # times, so this counts messages, not strokes.
     refused_late: int = 0
 
@@ -157,7 +157,8 @@ class Tablet:
                 log.acks.append(message)
             elif kind == "stage_result" and message["stage"] == log.stage:
                 log.result = message
-            elif kind == "error" and message.get("code") == "wrong_stage" and log.result is not None:
+            elif (kind == "error" and message.get("code") in ("wrong_stage", "game_over")
+                  and log.result is not None):
                 log.refused_late += 1
             if kind in types:
                 return message
