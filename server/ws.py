@@ -408,12 +408,10 @@ class TabletConnection:
             except Exception as exc:  # recognition trouble must not stop the game
                 METRICS.guess_failures.inc()
                 log.warning("recognition failed for %s: %s", request.drawing_key, exc)
-                if _retryable(exc) and failures < GUESS_RETRIES:
+                if _retryable(exc):
                     # An overloaded pool or a replaced worker: the child's last stroke still
-                    # deserves its guess, so ask again shortly (with the newest drawing).
-                    failures += 1
-                    self.guesses.pending = True
-                    await asyncio.sleep(GUESS_RETRY_BACKOFF_S * 2 ** (failures - 1))
+                    # deserves its guess.
+                    failures = await self._ask_again(failures)
                 continue
             failures = 0
             METRICS.guesses.inc()
@@ -433,13 +431,20 @@ class TabletConnection:
                 # drawing) a few times; the receive loop closes with 1013 if the outage lasts,
                 # and the resumed tablet's next stroke brings a new guess.
                 log.warning("could not apply a guess for %s: %s", self.game_id, exc)
-                if failures < GUESS_RETRIES:
-                    failures += 1
-                    self.guesses.pending = True
-                    await asyncio.sleep(GUESS_RETRY_BACKOFF_S * 2 ** (failures - 1))
+                failures = await self._ask_again(failures)
                 continue
             self.state = new_state
             self._notify_local(new_state, transition)
+
+    async def _ask_again(self, failures: int) -> int:
+        """After a failed guess, ask again shortly with the newest drawing, at most
+        `GUESS_RETRIES` times in a row, backing off; returns the new count of failures."""
+        if failures >= GUESS_RETRIES:
+            return failures
+        failures += 1
+        self.guesses.pending = True
+        await asyncio.sleep(GUESS_RETRY_BACKOFF_S * 2 ** (failures - 1))
+        return failures
 
     def _forget_drawing(self, stage: int) -> None:
         """The stage's drawing will not be guessed again (here): the recogniser may drop it."""
