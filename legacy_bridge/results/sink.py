@@ -60,9 +60,8 @@ class ResultsSink:
         self.retry = retry or RetryPolicy(attempts=12, base_delay_s=0.5, max_delay_s=15.0)
         self.idle_poll_s = idle_poll_s
         self._wall = wall_clock
-        self._migrated = not migrate
-        self._schema_ready = asyncio.Event()
-        if self._migrated:
+        self._schema_ready = asyncio.Event()  # set once the schema is the newest
+        if not migrate:
             self._schema_ready.set()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
@@ -146,9 +145,8 @@ class ResultsSink:
     async def drain_once(self) -> int:
         """Write what the outbox holds, in order, until it is empty. Returns entries handled;
         raises the database error that stopped it (the caller backs off and calls again)."""
-        if not self._migrated:
+        if not self._schema_ready.is_set():
             await upgrade_async(self.engine)
-            self._migrated = True
             self._schema_ready.set()
             log.info("results_schema_ready")
         handled = 0
@@ -219,7 +217,7 @@ class ResultsSink:
             "last_error_at": _iso(self._last_error_at),
             "last_write_at": _iso(self._last_write_at),
             "dead_letters": self._dead,
-            "schema_ready": self._migrated,
+            "schema_ready": self._schema_ready.is_set(),
         }
 
 
