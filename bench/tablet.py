@@ -29,8 +29,8 @@ class StageLog:
     result: dict[str, Any] | None = None
     strokes_sent: int = 0
     # Stroke chunks the server refused because the stage (or, after the last stage, the game)
-    # had ended, recognised while they were on their way: not kept, by design. A stroke of several chunks may be refused several
-    # times, so this counts messages, not strokes.
+    # had ended, recognised while they were on their way: not kept, by design. A stroke of
+    # several chunks may be refused several times, so this counts messages, not strokes.
     refused_late: int = 0
 
 

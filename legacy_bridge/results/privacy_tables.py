@@ -18,6 +18,8 @@ in docs/privacy.md.
 """
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 
 from .tables import TABLE_ARGS, BigId, Millis, metadata
@@ -63,6 +65,4 @@ erasure_markers = sa.Table(
 
 def erasure_subject_key(player_id: str) -> str:
     """The key an erasure marker is found by (see `erasure_markers`)."""
-    import hashlib
-
     return hashlib.sha256(f"doodle-erasure:{player_id}".encode()).hexdigest()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from game.records import FinishedGame, StageOutcome
 
+from .privacy_tables import erasure_markers, erasure_subject_key
 from .tables import drawing_strokes, drawings, games, players, stage_guesses, stages
 
 
@@ -70,8 +71,6 @@ async def write_game(*, engine: AsyncEngine, game: FinishedGame) -> bool:
 
 async def _erased_after(conn: AsyncConnection, game: FinishedGame) -> bool:
     """Whether a deletion request for the game's player came at or after the game ended."""
-    from .privacy_tables import erasure_markers, erasure_subject_key
-
     found = await conn.execute(
         sa.select(erasure_markers.c.id)
         .where(erasure_markers.c.subject_key == erasure_subject_key(game.player_id),
