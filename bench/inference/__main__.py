@@ -27,11 +27,13 @@ import platform
 import random
 import sys
 import time
+from array import array
 from pathlib import Path
 
 import numpy as np
 
 from inference.api import RecognizeRequest
+from inference.gc_policy import settle_after_startup
 from inference.pool import WorkerPool, default_worker_count
 from inference.registry import ModelRegistry
 
@@ -161,9 +163,11 @@ def bench_direct(models_dir: Path, drawings, runtime: str, batch: int, seconds: 
 class Sessions:
     """Simulated children: each draws one drawing a stroke at a time, then starts another."""
 
-    def __init__(self, drawings, category: str, labels: tuple[str, ...], count: int, seed: int):
+    def __init__(self, drawings, category: str, labels: tuple[str, ...], count: int, seed: int,
+                 pool: WorkerPool | None = None):
         self.rng = random.Random(seed)
         self.drawings, self.category, self.labels = drawings, category, labels
+        self.pool = pool
         self.next_key = 0
         self.sessions = [self._new() for _ in range(count)]
 
@@ -171,11 +175,19 @@ class Sessions:
         self.next_key += 1
         return [f"child-{self.next_key}", self.rng.choice(self.drawings), 0]
 
+    def forget_all(self) -> None:
+        """The children stop drawing: the workers may drop their drawings."""
+        if self.pool is not None:
+            for key, _, _ in self.sessions:
+                self.pool.forget(key)
+
     def request(self, i: int) -> RecognizeRequest:
         s = self.sessions[i]
         s[2] += 1
         req = RecognizeRequest(s[0], self.category, self.labels, s[1][:s[2]])
         if s[2] >= len(s[1]):
+            if self.pool is not None:  # as the server does when a stage ends
+                self.pool.forget(s[0])
             self.sessions[i] = self._new()
         return req
 
@@ -186,7 +198,7 @@ def _outcome(stats: dict, exc: BaseException | None) -> None:
 
 
 async def pool_closed_loop(pool: WorkerPool, sessions: Sessions, clients: int, seconds: float) -> dict:
-    lat, outcomes = [], {}
+    lat, outcomes = array("d"), {}  # not a list: see pool_open_loop
     stop = time.perf_counter() + seconds
 
     async def client(i: int) -> None:
@@ -211,12 +223,22 @@ async def pool_closed_loop(pool: WorkerPool, sessions: Sessions, clients: int, s
 async def pool_open_loop(pool: WorkerPool, sessions: Sessions, rate: float, seconds: float) -> dict:
     loop = asyncio.get_running_loop()
     rng = random.Random(1)
-    lat, outcomes, pending = [], {}, []
+    # An array, not a list of tens of thousands of float objects that every GC pass of this
+    # process (the pool's own) would walk.
+    lat, outcomes = array("d"), {}
     n_sessions = len(sessions.sessions)
+    # Count answers instead of keeping every future: tens of thousands of live futures made
+    # this process's own full GC collections stall the loop (and so the pool) for 30-75 ms.
+    outstanding = 0
+    all_answered = asyncio.Event()
 
     def done(fut: asyncio.Future, planned: float) -> None:
+        nonlocal outstanding
         lat.append((loop.time() - planned) * 1000)
         _outcome(outcomes, None if fut.cancelled() else fut.exception())
+        outstanding -= 1
+        if outstanding == 0:
+            all_answered.set()
 
     t0 = loop.time()
     planned = t0
@@ -230,11 +252,13 @@ async def pool_open_loop(pool: WorkerPool, sessions: Sessions, rate: float, seco
             except Exception as e:
                 _outcome(outcomes, e)
             else:
+                outstanding += 1
                 fut.add_done_callback(lambda f, p=planned: done(f, p))
-                pending.append(fut)
             planned += rng.expovariate(rate)
         await asyncio.sleep(max(0.0, planned - loop.time()))
-    await asyncio.gather(*pending, return_exceptions=True)
+    if outstanding:
+        all_answered.clear()  # it may have been set by a lull during the run
+        await all_answered.wait()
     wall = loop.time() - t0
     return {"mode": f"open-loop, {rate:.0f}/s offered", "offered_per_s": rate, "wall_s": wall,
             "requests": sum(outcomes.values()),
@@ -257,18 +281,23 @@ async def bench_pool(models_dir: Path, drawings, *, runtime: str, workers: int, 
     rows = []
     async with pool:
         # warm up the workers (first calls, caches)
-        await pool_closed_loop(pool, Sessions(drawings, cat, labels, 64, 99), 64, 1.0)
+        warm_up = Sessions(drawings, cat, labels, 64, 99, pool)
+        await pool_closed_loop(pool, warm_up, 64, 1.0)
+        warm_up.forget_all()
+        settle_after_startup()  # as the server does once it has started
         runs = [("closed", clients)] + [("open", r) for r in rates]
         for kind, arg in runs:
             load0 = os.getloadavg()[0]
             s0 = dict(vars(pool.stats))
             pids = pool.worker_pids()
             cpu_main0, cpu_workers0 = time.process_time(), worker_cpu_s(pids)
+            sessions = Sessions(drawings, cat, labels, arg if kind == "closed" else max(int(arg), 64),
+                                7, pool)
             if kind == "closed":
-                row = await pool_closed_loop(pool, Sessions(drawings, cat, labels, arg, 7), arg, seconds)
+                row = await pool_closed_loop(pool, sessions, arg, seconds)
             else:
-                row = await pool_open_loop(pool, Sessions(drawings, cat, labels, max(int(arg), 64), 7),
-                                           arg, seconds)
+                row = await pool_open_loop(pool, sessions, arg, seconds)
+            sessions.forget_all()
             s1 = vars(pool.stats)
             items = s1["batch_items"] - s0["batch_items"]
             cpu_main = time.process_time() - cpu_main0
