@@ -31,6 +31,7 @@ import logging
 import json
 import os
 import pickle
+import select
 import socket
 import struct
 import subprocess
@@ -50,6 +51,7 @@ from inference.api import Guess, RecognizeRequest
 from inference.batcher import Batcher, BatchPolicy, Entry, QueueFullError
 from inference.errors import (BadRequestError, InferenceError, ModelLoadError, PoolClosedError,
                               SupersededError, WorkerCrashedError)
+from inference.gc_policy import IdleCollector, settle_after_startup
 from inference.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -234,8 +236,14 @@ def _worker_loop(sock: socket.socket, models_dir: str, runtime_kind: str, thread
         return
     specs = {name: rt.info.spec for name, rt in runtimes.items()}
     cache = _RasterCache(raster)
+    collector = None
+    if threading.current_thread() is threading.main_thread():  # a worker process of its own
+        settle_after_startup()
+        collector = IdleCollector()  # collect between batches, not in the middle of one
     _send_frame(sock, ("ready", os.getpid()))
     while True:
+        if collector is not None:
+            collector.step(idle=not select.select([sock], [], [], 0)[0])
         msg = _recv_frame(sock)
         if msg is None:
             break

@@ -24,6 +24,7 @@ ones where they cross, like Google's ordered renderings used by strong Quick, Dr
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -544,18 +545,18 @@ class IncrementalRaster:
         self.spec = dict(spec) if spec is not None else dict(DEFAULT_SPEC)
         self._size, self._channels, self._padding = size, channels, padding
         self._big, self._k, self._width_px = _geometry(size, line_width, padding)
-        # Per stroke: raw-space x and y of its vertices and their RDP significance. Plain Python
-        # floats (IEEE doubles, the same arithmetic as numpy's float64): strokes are tens of
-        # points, where numpy's per-call cost dominates.
-        self._xs: list[list[float]] = []
-        self._ys: list[list[float]] = []
-        self._significance: list[list[float]] = []
+        # Per stroke: raw-space x and y of its vertices and their RDP significance, computed in
+        # plain Python floats (IEEE doubles, the same arithmetic as numpy's float64: strokes are
+        # tens of points, where numpy's per-call cost dominates) and kept as arrays of doubles.
+        self._xs: list[array] = []
+        self._ys: list[array] = []
+        self._significance: list[array] = []
         self._bbox = [math.inf, math.inf, -math.inf, -math.inf]  # raw min x, min y, max x, max y
         # Simplified x and y of the kept vertices of the first len(_counts) strokes, for one
         # (scale, origin); their count per stroke and their max (the drawing's extent).
         self._simp_key: tuple[float, float, float] | None = None
-        self._sx: list[float] = []
-        self._sy: list[float] = []
+        self._sx = array("d")
+        self._sy = array("d")
         self._counts: list[int] = []
         self._smax = [-math.inf, -math.inf]
         # Supersampled ink canvas: the placement it was drawn at, the strokes and points it holds.
@@ -586,9 +587,14 @@ class IncrementalRaster:
             sig = _rdp_dfs(pts, xs, ys, eps, [0, len(pts)])
         else:
             sig = rdp_significance(pts, eps).tolist()
-        self._xs.append(xs)
-        self._ys.append(ys)
-        self._significance.append(sig)
+        # Kept as arrays of doubles, not lists or tuples of float objects: a worker holds
+        # thousands of drawings in progress, and a garbage collection visits every float of
+        # every kept list (mostly cache misses): 130 ms for one full collection in a worker
+        # holding 1,000 drawings, against ~4 us more CPU per stroke for the arrays
+        # (inference/gc_policy.py, bench/inference/README.md).
+        self._xs.append(array("d", xs))
+        self._ys.append(array("d", ys))
+        self._significance.append(array("d", sig))
 
     def _simplified(self) -> None:
         """Bring the simplified vertices (`_sx`, `_sy`, `_counts`, `_smax`) up to date."""
@@ -596,7 +602,7 @@ class IncrementalRaster:
         ox, oy = self._bbox[0], self._bbox[1]
         key = (scale, ox, oy)
         if key != self._simp_key:
-            self._simp_key, self._sx, self._sy, self._counts = key, [], [], []
+            self._simp_key, self._sx, self._sy, self._counts = key, array("d"), array("d"), []
             self._smax = [-math.inf, -math.inf]
         done = len(self._counts)
         if done < len(self._xs):
@@ -606,8 +612,8 @@ class IncrementalRaster:
                 # (p - origin) * scale, as simplify_arrays computes it on arrays.
                 nx = [(x - ox) * scale for x, v in zip(xs, sig) if v > eps]
                 ny = [(y - oy) * scale for y, v in zip(ys, sig) if v > eps]
-                sx += nx
-                sy += ny
+                sx.extend(nx)
+                sy.extend(ny)
                 counts.append(len(nx))
                 mx = max(mx, max(nx))
                 my = max(my, max(ny))

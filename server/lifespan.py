@@ -21,6 +21,7 @@ from game.store import GameStore, open_store
 from game.timers import TimerLoop
 from game.topics import TopicSource
 from inference.api import Recognizer
+from inference.gc_policy import settle_after_startup
 from server.access import Access, ClassRegistry, SessionTokens, session_secret
 from server.metrics import METRICS, POOL_COLLECTOR
 from server.settings import Settings
@@ -141,6 +142,7 @@ def lifespan_for(
                                      interval_s=settings.purge_interval_s)
 
                 tasks.append(asyncio.create_task(purge_when_schema_ready(), name="privacy-purge"))
+            settle_after_startup()  # what start-up made lives as long as the process
             try:
                 yield
             finally:
