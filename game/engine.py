@@ -343,7 +343,7 @@ def _close_stage(state: GameState, outcome: StageOutcome, now_ms: int) -> StageS
         started_at_ms=state.stage_started_at_ms,
         ended_at_ms=now_ms,
         time_to_recognize_ms=(now_ms - state.stage_started_at_ms) if recognized else None,
-        final_guesses=list(state.last_guesses),
+        final_guesses=tuple(state.last_guesses),
         stroke_count=len(state.stroke_points),
     )
     state.stages.append(summary)

@@ -18,9 +18,9 @@ class Phase(StrEnum):
     FINISHED = "finished"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class TopicPlan:
-    """One stage's topic, fixed when the game starts."""
+    """One stage's topic, fixed when the game starts (immutable: clones share it)."""
 
     label: str
     name_ko: str
@@ -28,15 +28,16 @@ class TopicPlan:
     time_limit_s: float
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class StageSummary:
-    """How a stage ended (the drawing itself is stored beside the state)."""
+    """How a stage ended (the drawing itself is stored beside the state). Immutable: a stage
+    ends once, and clones of the state share its summary."""
 
     outcome: StageOutcome
     started_at_ms: int
     ended_at_ms: int
     time_to_recognize_ms: int | None
-    final_guesses: list[tuple[str, float]]
+    final_guesses: tuple[tuple[str, float], ...]
     stroke_count: int
 
 
@@ -109,7 +110,7 @@ class GameState:
             "stages": [{"outcome": s.outcome, "started_at_ms": s.started_at_ms,
                         "ended_at_ms": s.ended_at_ms,
                         "time_to_recognize_ms": s.time_to_recognize_ms,
-                        "final_guesses": [tuple(g) for g in s.final_guesses],
+                        "final_guesses": tuple(tuple(g) for g in s.final_guesses),
                         "stroke_count": s.stroke_count} for s in self.stages],
             "connected": self.connected, "abandon_at_ms": self.abandon_at_ms,
             "ended_at_ms": self.ended_at_ms, "outcome": self.outcome,
@@ -121,13 +122,16 @@ class GameState:
         The in-process store copies the state on every command (once so a refused command leaves
         no trace, once so callers cannot change the stored state); a generic deepcopy of the
         plan, labels and summaries was most of the server's CPU under load. Every field is
-        immutable (str, int, float, enum, tuple of immutables) except the lists and the two
-        dataclasses below, which are copied one level deeper than they nest.
+        immutable (str, int, float, enum, tuple of immutables) except the lists, which are
+        copied; what they hold (topic plans, stage summaries, guesses) is immutable and shared.
+        Sharing also keeps each command's allocations down (7 tracked objects a clone instead
+        of 18): every live game's state is a fresh clone, so all of them sit in the garbage
+        collector's youngest generation, and each young collection walks them all.
         """
         return GameState(
             game_id=self.game_id, player_id=self.player_id, category=self.category,
             category_name_ko=self.category_name_ko, category_name_en=self.category_name_en,
-            plan=[TopicPlan(t.label, t.name_ko, t.name_en, t.time_limit_s) for t in self.plan],
+            plan=list(self.plan),
             labels=list(self.labels), started_at_ms=self.started_at_ms,
             canvas_width=self.canvas_width, canvas_height=self.canvas_height,
             age_band=self.age_band, class_code=self.class_code, version=self.version,
@@ -135,9 +139,7 @@ class GameState:
             deadline_ms=self.deadline_ms, stroke_points=list(self.stroke_points),
             stroke_ended=list(self.stroke_ended), last_guess_points=self.last_guess_points,
             last_guesses=list(self.last_guesses),
-            stages=[StageSummary(s.outcome, s.started_at_ms, s.ended_at_ms,
-                                 s.time_to_recognize_ms, list(s.final_guesses), s.stroke_count)
-                    for s in self.stages],
+            stages=list(self.stages),
             connected=self.connected, abandon_at_ms=self.abandon_at_ms,
             ended_at_ms=self.ended_at_ms, outcome=self.outcome,
         )
@@ -151,7 +153,7 @@ class GameState:
                 **{
                     **s,
                     "outcome": StageOutcome(s["outcome"]),
-                    "final_guesses": [tuple(g) for g in s["final_guesses"]],
+                    "final_guesses": tuple(tuple(g) for g in s["final_guesses"]),
                 }
             )
             for s in data["stages"]

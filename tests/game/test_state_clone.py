@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import pytest
+
 from game.records import GameOutcome, StageOutcome
 from game.state import GameState, Phase, StageSummary, TopicPlan
 
@@ -18,7 +20,7 @@ def busy_state() -> GameState:
         age_band="5-6", class_code="K7P2QX", version=7, phase=Phase.INTERMISSION, stage=1,
         stage_started_at_ms=5000, deadline_ms=9000, stroke_points=[3, 5], stroke_ended=[True, False],
         last_guess_points=8, last_guesses=[("cat", 0.7), ("dog", 0.2)],
-        stages=[StageSummary(StageOutcome.TIMEOUT, 1000, 4000, None, [("pig", 0.4)], 2)],
+        stages=[StageSummary(StageOutcome.TIMEOUT, 1000, 4000, None, (("pig", 0.4),), 2)],
         connected=False, abandon_at_ms=12_000, ended_at_ms=13_000, outcome=GameOutcome.COMPLETED,
     )
 
@@ -41,14 +43,24 @@ def test_clone_equals_deepcopy() -> None:
 def test_clone_shares_nothing_mutable() -> None:
     state = busy_state()
     twin = state.clone()
-    twin.plan[0].label = "changed"
+    twin.plan.append(TopicPlan("cow", "소", "cow", 20.0))
     twin.labels.append("cow")
     twin.stroke_points.append(1)
     twin.stroke_ended[0] = False
     twin.last_guesses.clear()
-    twin.stages[0].final_guesses.append(("cat", 0.1))
     twin.stages.append(twin.stages[0])
     assert state == busy_state()
+
+
+def test_what_clones_share_cannot_change() -> None:
+    state = busy_state()
+    twin = state.clone()
+    assert twin.plan[0] is state.plan[0] and twin.stages[0] is state.stages[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        twin.plan[0].label = "changed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        twin.stages[0].stroke_count = 9  # type: ignore[misc]
+    assert isinstance(twin.stages[0].final_guesses, tuple)
 
 
 async def test_a_state_returned_by_the_memory_store_never_changes_afterwards() -> None:
