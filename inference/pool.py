@@ -10,6 +10,8 @@ Shape:
   processes, not threads, scale over the cores; see the bench README) and has at most one batch
   in flight: while a worker computes, the next batch fills up.
 - Frames over a Unix socket pair: a 4-byte length and a pickle.
+- A worker process collects cyclic garbage only between batches, rarely
+  (`inference.gc_policy.IdleCollector`): automatic collections paused batches for nothing.
 
 Outcomes a caller can get (all `InferenceError`s, see `inference.errors`):
 
