@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import load_drawings, shot
 
@@ -56,7 +57,15 @@ def topic_label(page) -> str:  # type: ignore[no-untyped-def]
 
 def wait_stage(page, stage: int) -> str:  # type: ignore[no-untyped-def]
     print("waiting for stage", stage, flush=True)
-    page.wait_for_function(f"window.doodle.game.current === {stage} && window.doodle.game.drawing", timeout=20000)
+    try:
+        page.wait_for_function(f"window.doodle.game.current === {stage} && window.doodle.game.drawing",
+                               timeout=20000)
+    except PlaywrightTimeoutError:
+        # Say where the game was (a stage that already ran out, or one that never started).
+        seen = page.evaluate("""() => ({game: {current: window.doodle.game.current,
+            drawing: window.doodle.game.drawing, screen: document.body.dataset.screen},
+            last: window.doodle.messages().slice(-6).map(m => [m.type, m.stage, m.outcome])})""")
+        raise AssertionError(f"stage {stage} never drawing within 20 s: {seen}") from None
     return topic_label(page)
 
 
