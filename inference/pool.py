@@ -504,11 +504,15 @@ class WorkerPool:
         started (a kept raster is tens of KiB)."""
         if not self._slots:
             return
-        slot = self._slots[zlib.crc32(drawing_key.encode()) % len(self._slots)]
+        slot = self._slot_for(drawing_key)
         for model in self._models_used:
             cache_key = (drawing_key, model)
             if slot.sent.pop(cache_key, None) is not None:
                 slot.forget.append(cache_key)
+
+    def _slot_for(self, drawing_key: str) -> _Slot:
+        """The slot every request of this drawing goes to (its worker holds the raster)."""
+        return self._slots[zlib.crc32(drawing_key.encode()) % len(self._slots)]
 
     async def recognize(self, request: RecognizeRequest) -> list[Guess]:
         """Queue the request and wait for its guesses (or the newer request's, if superseded).
@@ -537,7 +541,7 @@ class WorkerPool:
             if len(self._resolved) < 4096:
                 self._resolved[(request.category, labels)] = resolved
         model, index = resolved
-        slot = self._slots[zlib.crc32(request.drawing_key.encode()) % len(self._slots)]
+        slot = self._slot_for(request.drawing_key)
         if slot.broken is not None:
             raise WorkerCrashedError(slot.broken)
         loop = self._loop

@@ -397,7 +397,7 @@ class TabletConnection:
             if points == 0 or stage != state.stage:
                 continue
             request = RecognizeRequest(
-                drawing_key=f"{self.game_id}:{stage}" if complete else f"{self.game_id}:{stage}:live",
+                drawing_key=self._drawing_key(stage, live=not complete),
                 category=state.category,
                 labels=tuple(state.labels),
                 strokes=strokes,
@@ -450,8 +450,13 @@ class TabletConnection:
         """The stage's drawing will not be guessed again (here): the recogniser may drop it."""
         forget = getattr(self.services.recognizer, "forget", None)
         if forget is not None and self.game_id is not None:
-            forget(f"{self.game_id}:{stage}")
-            forget(f"{self.game_id}:{stage}:live")
+            forget(self._drawing_key(stage, live=False))
+            forget(self._drawing_key(stage, live=True))
+
+    def _drawing_key(self, stage: int, *, live: bool) -> str:
+        """The recogniser's key for a stage's drawing: whole strokes, or pieces while a stroke
+        is being drawn (two keys, so a growing stroke invalidates neither worker cache)."""
+        return f"{self.game_id}:{stage}:live" if live else f"{self.game_id}:{stage}"
 
     # --- outbound
 
