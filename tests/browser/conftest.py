@@ -219,6 +219,17 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def open_stage_server() -> Iterator[Server]:
+    """The real server, but a stage ends only when its time is up: recognition needs p >= 1.0.
+
+    For tests of the page's plumbing (streaming, reconnects, touches): with the real model their
+    test scribbles are sometimes the topic (a straight line reads as "mouse" at p 0.75, a zigzag
+    as "camel" at 0.74, 2026-11-29), the stage ends by recognition, and the next stroke is too late.
+    """
+    yield from _serve({"RECOGNITION_MIN_PROBABILITY": "1.0"})
+
+
+@pytest.fixture(scope="session")
 def quick_server() -> Iterator[Server]:
     """Two short stages: for time-outs. Long enough that the next stage is still running after
     the test's screenshot of a time-out on a busy machine (4 s was not, in CI; 8 s failed once

@@ -187,12 +187,12 @@ def test_full_game_with_real_drawings(server, page_for, viewport) -> None:  # ty
 # --------------------------------------------------------------------------- 2. a dropped connection
 
 
-def test_connection_drop_resumes_with_ink(server, page_for, viewport) -> None:  # type: ignore[no-untyped-def]
+def test_connection_drop_resumes_with_ink(open_stage_server, page_for, viewport) -> None:  # type: ignore[no-untyped-def]
     """Cut the socket mid-stage, keep drawing, come back: the server ends up with every point."""
     _, w, h = viewport
-    page = page_for(server.url + "/", w, h)
-    page.wait_for_selector(f'.cat[data-code="{server.category}"]')
-    start_game(page, server.category)
+    page = page_for(open_stage_server.url + "/", w, h)
+    page.wait_for_selector(f'.cat[data-code="{open_stage_server.category}"]')
+    start_game(page, open_stage_server.category)
     box = pad_box(page)
     draw_strokes(page, [line(box, 0.2, 0.3, 0.4, 0.3), line(box, 0.2, 0.3, 0.2, 0.5)])
     acked(page, 2)
@@ -248,9 +248,9 @@ def _tp(tid: int, x: float, y: float, r: float = 8) -> dict[str, float]:
     return {"x": x, "y": y, "id": tid, "radiusX": r, "radiusY": r, "force": 0.5}
 
 
-def test_second_finger_and_palm_do_not_draw(server, page_for, viewport) -> None:  # type: ignore[no-untyped-def]
+def test_second_finger_and_palm_do_not_draw(open_stage_server, page_for, viewport) -> None:  # type: ignore[no-untyped-def]
     _, w, h = viewport
-    page = page_for(server.url + "/?category=" + server.category, w, h)
+    page = page_for(open_stage_server.url + "/?category=" + open_stage_server.category, w, h)
     # Record what the page says aloud (headless Chromium has no voices).
     page.evaluate("""() => { window.__said = [];
         speechSynthesis.speak = (u) => window.__said.push({text: u.text, lang: u.lang}); }""")
@@ -323,10 +323,10 @@ def test_time_out_is_gentle_and_gallery_shows_it(quick_server, page_for, viewpor
 # --------------------------------------------------------------------------- 5. streaming, English
 
 
-def test_long_stroke_streams_in_chunks_and_english_setting(server, page_for) -> None:  # type: ignore[no-untyped-def]
+def test_long_stroke_streams_in_chunks_and_english_setting(open_stage_server, page_for) -> None:  # type: ignore[no-untyped-def]
     """A stroke goes out in chunks while it is drawn (before the finger lifts), `start` offsets
     contiguous, `end` on the last; `?lang=en` shows the English word."""
-    page = page_for(server.url + f"/?category={server.category}&lang=en", 1024, 768)
+    page = page_for(open_stage_server.url + f"/?category={open_stage_server.category}&lang=en", 1024, 768)
     frames: list[dict] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(json.loads(payload))))
     tap(page, "#play")
