@@ -20,6 +20,7 @@ def main() -> None:
         # socket is closed by uvicorn before the message is buffered.
         ws_max_size=settings.max_message_bytes * 4,
         ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws=settings.ws_protocol,
         log_level=settings.log_level.lower(),
         log_config=None,  # keep our structured handler for uvicorn's loggers too
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
         description="Compress WebSocket messages (permessage-deflate). Off by default: messages "
         "are a few hundred bytes, and compression cost ~45 KiB of zlib state per tablet and CPU "
         "on every message (bench/README.md).",
+    )
+    ws_protocol: Literal["auto", "websockets", "websockets-sansio"] = Field(
+        "auto",
+        description="uvicorn's WebSocket implementation. `auto` is websockets' sans-I/O one; the "
+        "older `websockets` one measured slower (p99 176-319 ms against 123-143 ms at 600 "
+        "children, bench/README.md).",
     )
 
     inference_workers: int | None = Field(None, description="Inference workers (unset: fits CPU).")

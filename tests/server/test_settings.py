@@ -1,6 +1,8 @@
 """Settings: embedded defaults, environment overrides, and the README's table."""
 from __future__ import annotations
 
+import pytest
+
 from server.settings import REPO_ROOT, Settings
 
 
@@ -40,3 +42,13 @@ def test_websocket_compression_is_off_unless_asked(monkeypatch):
     assert Settings(_env_file=None).ws_per_message_deflate is False
     monkeypatch.setenv("WS_PER_MESSAGE_DEFLATE", "true")
     assert Settings(_env_file=None).ws_per_message_deflate is True
+
+
+def test_websocket_implementation_is_uvicorns_choice_unless_asked(monkeypatch):
+    monkeypatch.delenv("WS_PROTOCOL", raising=False)
+    assert Settings(_env_file=None).ws_protocol == "auto"
+    monkeypatch.setenv("WS_PROTOCOL", "websockets")
+    assert Settings(_env_file=None).ws_protocol == "websockets"
+    monkeypatch.setenv("WS_PROTOCOL", "tornado")
+    with pytest.raises(ValueError, match="(?i)ws_protocol"):
+        Settings(_env_file=None)
