@@ -231,10 +231,13 @@ def open_stage_server() -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def quick_server() -> Iterator[Server]:
-    """Two short stages: for time-outs. Long enough that the next stage is still running after
-    the test's screenshot of a time-out on a busy machine (4 s was not, in CI; 8 s failed once
-    in a full local run, 2026-11-29, and passed 10 times alone)."""
-    yield from _serve({"INTERMISSION_MS": "1800", "DEFAULT_TIME_LIMIT_S": "12", "DEFAULT_STAGE_COUNT": "2"})
+    """Short stages that end only by time (recognition needs p >= 1.0): for time-outs. A line
+    drawn to wait out the clock was now and then the topic for the real model (CI, 2026-11-29:
+    stage 0 recognised, the time-out the test waited for was stage 1's). Long enough that the
+    next stage is still running after the test's screenshot of a time-out on a busy machine
+    (4 s was not, in CI; 8 s failed once in a full local run)."""
+    yield from _serve({"INTERMISSION_MS": "1800", "DEFAULT_TIME_LIMIT_S": "12",
+                       "RECOGNITION_MIN_PROBABILITY": "1.0"})
 
 
 # --------------------------------------------------------------------------- the browser

@@ -300,7 +300,7 @@ def test_time_out_is_gentle_and_gallery_shows_it(quick_server, page_for, viewpor
     tap(page, "#play")
     page.wait_for_function("window.doodle.game.drawing === true", timeout=20000)
     box = pad_box(page)
-    draw_strokes(page, [line(box, 0.3, 0.3, 0.6, 0.6)])  # one line: not enough to be recognised
+    draw_strokes(page, [line(box, 0.3, 0.3, 0.6, 0.6)])  # never recognised on this server
     # The bar shrinks with the server's clock.
     page.wait_for_function("Number(document.body.dataset.timeLeft) < 80", timeout=60000)
     limit_s = page.evaluate("window.doodle.messages().find(m => m.type === 'stage_start').time_limit_s")
