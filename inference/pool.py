@@ -771,6 +771,16 @@ class WorkerPool:
         """Requests waiting in the queues (not yet sent to a worker)."""
         return sum(len(s.batcher) for s in self._slots)
 
+    def status(self) -> dict[str, Any]:
+        """For `/healthz`: "ok" while every worker serves, "degraded" while some are being
+        replaced or cannot be, "down" when none serves (games go on; guesses fail)."""
+        serving = sum(1 for s in self._slots if s.ready)
+        state = "closed" if self._closed else (
+            "ok" if serving == len(self._slots) else "degraded" if serving else "down")
+        return {"state": state, "workers": len(self._slots), "serving": serving,
+                "queued": self.queued(), "worker_restarts": self.stats.worker_restarts,
+                "broken": self.broken}
+
     def cached_drawings(self) -> int:
         """Drawings whose incremental raster the workers hold (the pool mirrors their caches)."""
         return sum(len(s.sent) for s in self._slots)

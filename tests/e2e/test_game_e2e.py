@@ -9,6 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.tablet import Tablet, join, open_class, play_game
@@ -40,6 +41,8 @@ def test_a_child_plays_a_whole_game_on_embedded_defaults(tmp_path, servers, reco
     servers.append(server)
     category = best_category(recognised_drawings)
     drawings = recognised_drawings[category]
+    pool = httpx.get(f"{server.http_url}/readyz", timeout=5).json()["models"]["pool"]
+    assert pool["state"] == "ok" and pool["serving"] == pool["workers"] >= 1, pool
 
     logs, over = asyncio.run(
         play_game(server.ws_url, player_id="child-0001", category=category,

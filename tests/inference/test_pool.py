@@ -165,6 +165,9 @@ async def test_killed_worker_is_replaced_and_its_requests_retried(toy_models, st
         assert new_pid not in (None, pid)
         assert pool.stats.retried == 1 and pool.stats.worker_restarts == 1
         assert len(await pool.recognize(req("after", CAT))) == 3
+        assert pool.status() == {"state": "ok", "workers": 1, "serving": 1, "queued": 0,
+                                 "worker_restarts": 1, "broken": []}
+    assert pool.status()["state"] == "closed"
 
 
 async def test_request_that_kills_two_workers_fails_instead_of_hanging(toy_models, stall_file):
