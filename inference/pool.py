@@ -112,11 +112,6 @@ def _recv_frame(sock: socket.socket) -> Any:
 # --------------------------------------------------------------------------- worker side
 
 
-def _stroke_signature(stroke: Any) -> tuple:
-    n = len(stroke)
-    return (n, tuple(stroke[-1]) if n else None)
-
-
 class _RasterCache:
     """Per worker: the incremental raster of each drawing the pool routed here.
 
