@@ -14,4 +14,5 @@ def test_both_apps_are_driven_and_measured(tmp_path) -> None:
     assert set(rows) == {"raw", "fastapi"}
     for row in rows.values():
         assert row["in_per_s"] > 0 and row["out_per_s"] > 0, row  # every third is answered
-        assert row["server_us_per_message"] > 0
+        # CPU time comes in clock ticks (10 ms): a second of a few messages may read as 0.
+        assert row["server_us_per_message"] >= 0 and row["server_cpu_percent"] >= 0
