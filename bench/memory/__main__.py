@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.load.drawings import DrawingLibrary, load_raw_library, synthetic_library
 from bench.load.servers import ServerSet
+from bench.report import command_line, write_report
 from bench.tablet import Tablet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,13 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             servers.stop()
     stamp = datetime.now(timezone.utc)
     report = {"date": stamp.isoformat(timespec="seconds"), "tablets": args.tablets,
-              "category": args.category, "command": "python -m bench.memory "
-              + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+              "category": args.category, "command": command_line("bench.memory", argv),
               "data": "Quick, Draw! raw drawings (Google, CC BY 4.0)" if args.raw_dir.is_dir()
               else "synthetic drawings", **result}
-    out = args.out or ROOT / "bench" / "results" / f"memory-{stamp:%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out = write_report("memory", report, stamp, out=args.out, latest=False)
     for name, kib in result["per_tablet_kib"].items():
         print(f"{name:10s} {result['idle_kib'][name]:>8d} KiB idle  "
               f"{result['loaded_kib'][name]:>8d} KiB with {args.tablets} tablets  {kib:>7.1f} KiB/tablet")

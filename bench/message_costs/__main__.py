@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import socket
 import time
@@ -34,6 +33,7 @@ import orjson
 import uvloop
 from websockets.protocol import Protocol, Side, State
 
+from bench.report import command_line, write_report
 from game.commands import StrokeChunk
 from game.rules import GameRules
 from game.service import GameService
@@ -41,7 +41,6 @@ from game.store import open_store
 from game.topics import Category, Topic
 from server.protocol import parse_client_message
 
-ROOT = Path(__file__).resolve().parents[2]
 CATEGORY = Category("animals", "동물", "Animals",
                     tuple(Topic(x, x, x) for x in ("cat", "dog", "pig", "cow", "owl")))
 
@@ -164,16 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(timezone.utc)
     report = {"date": stamp.isoformat(timespec="seconds"), "machine": platform.machine(),
               "python": platform.python_version(), "n": args.n,
-              "command": "python -m bench.message_costs "
-              + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
-              "costs": costs}
-    results = ROOT / "bench" / "results"
-    out = args.out or results / f"message-costs-{stamp:%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=2) + "\n"
-    out.write_text(text, encoding="utf-8")
-    if not args.no_latest:
-        (results / "latest-message-costs.json").write_text(text, encoding="utf-8")
+              "command": command_line("bench.message_costs", argv), "costs": costs}
+    out = write_report("message-costs", report, stamp, out=args.out, latest=not args.no_latest)
     for name, value in costs.items():
         print(f"{name:24s} {value}")
     print(f"wrote {out}")

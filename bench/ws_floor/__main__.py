@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import subprocess
@@ -30,6 +29,7 @@ import uvloop
 import websockets
 
 from bench.load.servers import free_port
+from bench.report import command_line, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = orjson.dumps({"type": "stroke", "stage": 0, "stroke": 3, "start": 12, "end": False,
@@ -115,17 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = [measure(app, args) for app in args.apps.split(",")]
     stamp = datetime.now(timezone.utc)
     report = {"date": stamp.isoformat(timespec="seconds"),
-              "command": "python -m bench.ws_floor "
-              + " ".join(argv if argv is not None else sys.argv[1:]),
+              "command": command_line("bench.ws_floor", argv),
               "connections": args.connections, "rate_per_connection": args.rate,
               "seconds": args.seconds, "rows": rows}
-    results = ROOT / "bench" / "results"
-    out = args.out or results / f"ws-floor-{stamp:%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=2) + "\n"
-    out.write_text(text, encoding="utf-8")
-    if not args.no_latest:
-        (results / "latest-ws-floor.json").write_text(text, encoding="utf-8")
+    out = write_report("ws-floor", report, stamp, out=args.out, latest=not args.no_latest)
     for row in rows:
         print(f"{row['app']:8s} in {row['in_per_s']}/s out {row['out_per_s']}/s  server "
               f"{row['server_cpu_percent']} % of a core  {row['server_us_per_message']} us/message")
