@@ -104,7 +104,7 @@ class _FakeRecognizer:
     async def recognize(self, request):  # type: ignore[no-untyped-def]
         from inference.api import Guess
 
-        game_id, stage = request.drawing_key.rsplit(":", 1)
+        game_id, stage = request.drawing_key.split(":")[:2]  # "<game>:<stage>[:live]"
         state = await self.store.load(game_id)  # type: ignore[attr-defined]
         target = state.plan[int(stage)].label
         others = [lb for lb in request.labels if lb != target]
