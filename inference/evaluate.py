@@ -117,7 +117,7 @@ def load_categories(path: Path | None = None) -> list[dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8"))["categories"]
 
 
-def _collect_strokes(data: Path) -> dict[str, list[Any]]:
+def _collect_strokes(data: Path, unrecognized_only: bool = False) -> dict[str, list[Any]]:
     from inference.datasets import find_class_files, read_strokes
     from inference.datasets.readers import is_sketchrnn_npz
 
@@ -127,7 +127,7 @@ def _collect_strokes(data: Path) -> dict[str, list[Any]]:
             if p.suffix == ".npz" and not is_sketchrnn_npz(p):
                 continue
             for s in read_strokes(p):
-                if s.drawing:
+                if s.drawing and (not unrecognized_only or s.recognized is False):
                     by_word.setdefault(s.word, []).append(s.drawing)
     return by_word
 
@@ -157,18 +157,30 @@ def evaluate(
     threshold: float = DEFAULT_THRESHOLD,
     max_per_label: int | None = None,
     seed: int = 0,
+    child_proxy: bool = False,
+    unrecognized_only: bool = False,
 ) -> dict[str, Any]:
-    strokes = _collect_strokes(data)
-    bitmaps = _collect_bitmaps(data)
+    """Within-category accuracy of each category's model on the drawings under `data`.
+
+    `child_proxy`: distort every drawing with `inference.child_proxy` first (the child-likeness
+    proxy); `unrecognized_only`: only drawings Google's model missed (`recognized: false`).
+    """
+    strokes = _collect_strokes(data, unrecognized_only)
+    if child_proxy:
+        from inference.child_proxy import child_proxy_set
+
+        strokes = {w: child_proxy_set(ds) for w, ds in strokes.items()}
+    bitmaps = {} if (child_proxy or unrecognized_only) else _collect_bitmaps(data)
     runners: dict[str, ModelRunner] = {}
-    result: dict[str, Any] = {"data": str(data), "threshold": threshold, "runtime": runtime, "categories": {}}
+    result: dict[str, Any] = {"data": str(data), "threshold": threshold, "runtime": runtime, "categories": {},
+                              "child_proxy": child_proxy, "unrecognized_only": unrecognized_only}
     rng = np.random.default_rng(seed)
     for cat in categories:
         name = cat["model"]
         if name not in runners:
             runners[name] = ModelRunner(models_dir / name, runtime)
         runner = runners[name]
-        labels = [t["label"] for t in cat["topics"]]
+        labels = [t["label"] for t in cat["topics"] if t["label"] in runner.labels]
         columns = [runner.labels.index(l) for l in labels]
         drawings, ys, bm, bys = [], [], [], []
         for i, label in enumerate(labels):
@@ -222,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--max-per-label", type=int, default=None)
     ap.add_argument("--json", action="store_true", help="print JSON (default: a short table)")
+    ap.add_argument("--child-proxy", action="store_true", help="distort the drawings with the child-likeness proxy first")
+    ap.add_argument("--unrecognized-only", action="store_true", help="only drawings marked recognized: false (Google's misses)")
+    ap.add_argument("--model", default=None, help="serve every category with this model directory instead of the file's")
     args = ap.parse_args(argv)
     if not args.data.exists():
         print(f"no such data folder: {args.data}", file=sys.stderr)
@@ -233,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown categories: {sorted(unknown)}", file=sys.stderr)
             return 2
         cats = [c for c in cats if c["code"] in args.category]
-    res = evaluate(args.data, cats, args.models, args.runtime, args.threshold, args.max_per_label)
+    if args.model:
+        cats = [dict(c, model=args.model) for c in cats]
+    res = evaluate(args.data, cats, args.models, args.runtime, args.threshold, args.max_per_label,
+                   child_proxy=args.child_proxy, unrecognized_only=args.unrecognized_only)
     if args.json:
         print(json.dumps(res, indent=1, ensure_ascii=False))
     else:

@@ -51,6 +51,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--arch", default="small", choices=("tiny", "lite", "lite_wide", "small", "medium"))
     ap.add_argument("--aug-copies", type=int, default=1, help="augmented renderings per training drawing")
     ap.add_argument("--aug-fraction", type=float, default=1.0, help="share of training drawings augmented per copy")
+    ap.add_argument("--aug", default="classic", choices=("classic", "childlike"),
+                    help="augmentation: classic (affine, wobble, a dropped stroke) or childlike (inference.training.childlike)")
+    ap.add_argument("--fresh-aug", action="store_true", help="a new augmented copy every epoch (instead of --aug-copies fixed ones)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--all-classes", action="store_true",
+                    help="train on every class found under --data; categories (for metrics) from --categories-json or models/categories.json")
+    ap.add_argument("--hold-out-unrecognized", action="store_true",
+                    help="keep simplified drawings marked recognized:false out of training (a real hard test set)")
+    ap.add_argument("--calibrate", action="store_true", help="temperature-scale on the validation split, baked into the output layer")
     ap.add_argument("--bitmaps", action="store_true", help="also train on 28 px bitmap rows (.npy/.npz) of the labels")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.5, help="early-recognition probability threshold")
@@ -76,8 +85,9 @@ def resolve_categories(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.labels:
         labels = [l.strip() for l in args.labels.split(",") if l.strip()]
         return [{"code": "custom", "name_ko": "사용자 정의", "name_en": "Custom", "topics": [{"label": l, "name_ko": l, "name_en": l} for l in labels]}]
-    if args.categories_json:
-        return json.loads(args.categories_json.read_text(encoding="utf-8"))["categories"]
+    if args.categories_json or args.all_classes:
+        path = args.categories_json or REPO / "models" / "categories.json"
+        return json.loads(path.read_text(encoding="utf-8"))["categories"]
     codes = None if args.categories == "all" else [c.strip() for c in args.categories.split(",")]
     known = {c[0] for c in CANDIDATES}
     if codes:
@@ -161,21 +171,23 @@ def _render_split(part: dict[str, list], labels: list[str], spec: dict, workers:
     return np.concatenate(parts) if parts else np.zeros((0, size, size, ch), dtype=np.float16)
 
 
-def _augment_all(drawings: list, spec: dict, workers: int, seed: int, desc: str) -> np.ndarray:
+def _augment_all(drawings: list, spec: dict, workers: int, seed: int, desc: str, kind: str = "classic") -> np.ndarray:
     from inference.training.augment import _aug_chunk
+    from inference.training.childlike import _childlike_chunk
 
+    chunk_fn = _childlike_chunk if kind == "childlike" else _aug_chunk
     chunk = 512
     parts = [(drawings[i : i + chunk], dict(spec), seed + i) for i in range(0, len(drawings), chunk)]
     out = []
     with tqdm(total=len(drawings), desc=desc, unit="img", file=sys.stderr, mininterval=2) as bar:
         if workers > 1:
             with ProcessPoolExecutor(workers) as ex:
-                for arr in ex.map(_aug_chunk, parts):
+                for arr in ex.map(chunk_fn, parts):
                     out.append(arr)
                     bar.update(len(arr))
         else:
             for p in parts:
-                arr = _aug_chunk(p)
+                arr = chunk_fn(p)
                 out.append(arr)
                 bar.update(len(arr))
     if not out:
@@ -200,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     keras.utils.set_random_seed(args.seed)
     cats = resolve_categories(args)
     labels: list[str] = []
+    if args.all_classes:
+        from inference.datasets import find_class_files
+
+        labels = sorted(find_class_files(args.data, (".ndjson", ".bin", ".npz")))
+        # Metrics per category over the labels the data has (all of them on Google's files).
+        found = set(labels)
+        cats = [dict(c, topics=[t for t in c["topics"] if t["label"] in found]) for c in cats]
+        cats = [c for c in cats if len(c["topics"]) >= 2]
     for c in cats:
         for t in c["topics"]:
             if t["label"] not in labels:
@@ -216,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         "rasterizer": "inference.raster.rasterize",
     }
     print(f"[train] {len(cats)} categories, {len(labels)} labels, data {args.data}", file=sys.stderr)
-    data = load_labels(args.data, labels, with_bitmaps=args.bitmaps)
+    data = load_labels(args.data, labels, with_bitmaps=args.bitmaps, hold_out_unrecognized=args.hold_out_unrecognized)
+    if args.all_classes:  # every class with trainable drawings (Google's files: all of them)
+        labels = [l for l in labels if data[l].pool]
+        cats = [dict(c, topics=[t for t in c["topics"] if data[t["label"]].pool]) for c in cats]
+        cats = [c for c in cats if len(c["topics"]) >= 2]
     missing = [l for l in labels if not data[l].pool]
     if missing:
         raise SystemExit(f"no training drawings for {missing} under {args.data}")
@@ -233,11 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     x_tr = _render_split(split.train, labels, spec, args.workers, "rasterise train", use_cache)
     y_parts = [tr_y]
     x_parts = [x_tr]
-    for k in range(args.aug_copies):
+    # Fresh augmentation: one new copy per epoch (rendered up front, used once each).
+    fresh: list[tuple[np.ndarray, np.ndarray]] = []
+    for k in range(args.epochs if args.fresh_aug else args.aug_copies):
         pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
         idx = np.flatnonzero(pick)
-        x_parts.append(_augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}"))
-        y_parts.append(tr_y[idx])
+        xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug)
+        if args.fresh_aug:
+            fresh.append((xa, tr_y[idx]))
+        else:
+            x_parts.append(xa)
+            y_parts.append(tr_y[idx])
     if args.bitmaps and spec["size"] == 28 and spec["channels"] == ["ink"]:
         cap = args.max_per_class or 10**9
         for i, l in enumerate(labels):
@@ -252,23 +282,49 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[train] training images {len(x_train)} (with augmentation) in {time.time() - t0:.0f}s", file=sys.stderr)
 
     model = build_cnn(spec["size"], len(spec["channels"]), len(labels), args.arch)
-    steps = max(1, int(np.ceil(len(x_train) / args.batch_size))) * args.epochs
+    per_epoch = len(x_train) + (len(fresh[0][0]) if fresh else 0)
+    steps = max(1, int(np.ceil(per_epoch / args.batch_size))) * args.epochs
     sched = keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(sched), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    n_out = len(labels)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+    model.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, metrics=["accuracy"])
+    one_hot = lambda x, y: (x, tf.one_hot(y, n_out))  # noqa: E731 - label smoothing needs one-hot targets
+
+    def dataset(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+        return (tf.data.Dataset.from_tensor_slices((x, y))
+                .shuffle(min(len(x), 400_000), seed=seed, reshuffle_each_iteration=True)
+                .batch(args.batch_size).map(one_hot).prefetch(2))
+
     # No image-space shifting or scaling: the rasteriser centres and scales every drawing, so the
-    # model never sees those; the stroke-level augmentation (augment.py) does the rest.
-    x_train = x_train.astype(np.float32)
-    ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(min(len(x_train), 300_000), seed=args.seed, reshuffle_each_iteration=True)
-        .batch(args.batch_size)
-        .prefetch(2)
-    )
-    val = tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), va_y)).batch(512) if len(x_val) else None
+    # model never sees those; the stroke-level augmentation (augment.py, childlike.py) does the rest.
+    val = (tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), va_y)).batch(512).map(one_hot)
+           if len(x_val) else None)
     from inference.training.progress import TqdmEpochs
 
-    hist = model.fit(ds, epochs=args.epochs, validation_data=val, verbose=0, callbacks=[TqdmEpochs(args.epochs)])
+    bar = TqdmEpochs(args.epochs)
+    history: dict[str, list[float]] = {}
+    if fresh:
+        for e, (xa, ya) in enumerate(fresh):
+            xe = np.concatenate([x_train, xa]).astype(np.float32)
+            ye = np.concatenate([y_train, ya])
+            h = model.fit(dataset(xe, ye, args.seed + e), initial_epoch=e, epochs=e + 1, validation_data=val, verbose=0, callbacks=[bar])
+            for k, v in h.history.items():
+                history.setdefault(k, []).extend(float(x) for x in v)
+            del xe, ye
+    else:
+        h = model.fit(dataset(x_train.astype(np.float32), y_train, args.seed), epochs=args.epochs, validation_data=val, verbose=0, callbacks=[bar])
+        history = {k: [float(x) for x in v] for k, v in h.history.items()}
+    bar.bar.close()
     train_s = time.time() - t0
+    calibration: dict[str, Any] | None = None
+    if args.calibrate and len(x_val):
+        from inference.training.calibration import bake_temperature, fit_temperature
+
+        val_cols = category_columns(cats, labels)
+        temperature = fit_temperature(model.predict(x_val.astype(np.float32), batch_size=1024, verbose=0), va_y, val_cols)
+        bake_temperature(model, temperature)
+        calibration = {"temperature": temperature, "fitted_on": "validation split, masked to each category"}
+        print(f"[train] temperature {temperature:.3f} (baked into the output layer)", file=sys.stderr)
 
     out_dir = args.out / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -326,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
         overall["real_early_recognition"] = np.mean([e["real"]["early_recognition"]["recognized"] for e in with_real], axis=0).tolist()
         overall["real_n"] = int(sum(e["real"]["n"] for e in with_real))
     metrics["overall"] = overall
-    metrics["history"] = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    metrics["history"] = history
+    from inference.training.card_extras import measure_extras
+
+    metrics.update(measure_extras(runner, cats, labels, split, x_te, te_y, out_dir, name, args.threshold, calibration))
 
     card = {
         "name": name,
@@ -335,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         "output": {"kind": "softmax", "labels": "labels.json", "masking": "keep the category's labels, renormalise"},
         "labels": labels,
         "categories": [c["code"] for c in cats],
+        "augmentation": {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
+                         "label_smoothing": args.label_smoothing},
         "architecture": {"name": model.name, "arch": args.arch, "params": int(model.count_params()), "macs": count_macs(model)},
         "files": sizes,
         "metrics": metrics,
@@ -358,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_categories:
         write_categories(args.out / "categories.json", cats, name)
     return 0
+
+
+def category_columns(cats: list[dict[str, Any]], labels: list[str]) -> list[list[int]]:
+    """Each category's output columns (the label mask), in the category's topic order."""
+    index = {l: i for i, l in enumerate(labels)}
+    return [[index[t["label"]] for t in c["topics"] if t["label"] in index] for c in cats]
 
 
 def write_categories(path: Path, cats: list[dict[str, Any]], model_name: str | dict[str, str]) -> None:

@@ -23,6 +23,8 @@ class LabelData:
     pool: list[Sketch] = field(default_factory=list)
     real: list[Sketch] = field(default_factory=list)
     bitmaps: list[np.ndarray] = field(default_factory=list)
+    #: Simplified drawings Google's own model missed (`recognized: false`), when held out.
+    unrecognized: list[Sketch] = field(default_factory=list)
 
 
 def _stable_seed(seed: int, text: str) -> int:
@@ -34,11 +36,13 @@ def load_labels(
     labels: Sequence[str],
     max_pool_per_class: int | None = None,
     with_bitmaps: bool = False,
+    hold_out_unrecognized: bool = False,
 ) -> dict[str, LabelData]:
     """Read every stroke file (.ndjson raw/simplified, .bin, sketch-rnn .npz) under `data_dir` for
     these labels. Drawings with timing (raw) go to `real`; the others to `pool`, minus any key_id
     that also appears among the raw drawings (those are held out from training). Optional
-    bitmaps (.npy rows, .npz bundles) are collected too."""
+    bitmaps (.npy rows, .npz bundles) are collected too. With `hold_out_unrecognized`, simplified
+    drawings marked `recognized: false` go to `unrecognized` (a real hard set, never trained on)."""
     wanted = set(labels)
     out = {label: LabelData() for label in labels}
     files = find_class_files(data_dir, (".ndjson", ".bin", ".npz"))
@@ -60,7 +64,10 @@ def load_labels(
             if s.key_id in real_ids or s.key_id in seen:
                 continue
             seen.add(s.key_id)
-            pool.append(s)
+            if hold_out_unrecognized and s.recognized is False:
+                d.unrecognized.append(s)
+            else:
+                pool.append(s)
         d.pool = pool
     if with_bitmaps:
         for p in sorted(Path(data_dir).rglob("*")):
@@ -82,6 +89,7 @@ class Split:
     val: dict[str, list[Sketch]]
     test: dict[str, list[Sketch]]
     real: dict[str, list[Sketch]]
+    unrecognized: dict[str, list[Sketch]] = field(default_factory=dict)
 
 
 def split_balanced(
@@ -94,7 +102,7 @@ def split_balanced(
     """Seeded class-balanced split: per class a shuffle (seeded by seed and class name, so adding
     classes does not move other classes' splits), the same number of test and validation drawings
     for every class, the rest (capped) for training. Raw drawings stay in `real` (held out)."""
-    train, val, test, real = {}, {}, {}, {}
+    train, val, test, real, unrecognized = {}, {}, {}, {}, {}
     for label, d in data.items():
         rng = np.random.default_rng(_stable_seed(seed, label))
         order = rng.permutation(len(d.pool))
@@ -106,7 +114,8 @@ def split_balanced(
         rest = items[n_test + n_val :]
         train[label] = rest[:max_train_per_class] if max_train_per_class else rest
         real[label] = list(d.real)
-    return Split(train, val, test, real)
+        unrecognized[label] = list(d.unrecognized)
+    return Split(train, val, test, real, unrecognized)
 
 
 def _is_google_simplified(drawing: Sequence[Any]) -> bool:

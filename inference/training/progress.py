@@ -19,4 +19,6 @@ class TqdmEpochs(keras.callbacks.Callback):
         print(f"epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in logs.items()), file=sys.stderr, flush=True)
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self.bar.close()
+        # One fit() per epoch (fresh augmentation) ends training many times: close at the last.
+        if self.bar.n >= (self.bar.total or 0):
+            self.bar.close()

@@ -84,11 +84,54 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "Per-class accuracy and confusion matrices: `card.json` and `confusion_<category>.png`.",
         "",
+    ]
+    lines += _proxy_lines(m)
+    lines += [
         "## Limits",
         "",
         "Trained on adults' and older children's drawings from Quick, Draw!; young children draw "
-        "differently (augmentation imitates shift, scale, rotation, wobble and missing strokes, "
-        "but no drawings by 3-8 year olds were available to measure on).",
+        "differently. No drawings by 3-8 year olds were available to train or measure on: the "
+        "child-likeness proxy above stands in for them and overstates a model trained on similar "
+        "distortions; Google's missed drawings are real but drawn by players of every age.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _proxy_lines(m: dict[str, Any]) -> list[str]:
+    """Card sections for the child-likeness proxy, Google's misses and calibration (when measured)."""
+    lines: list[str] = []
+    proxy, unrec, cal = m.get("child_proxy"), m.get("unrecognized"), m.get("calibration")
+    if proxy:
+        lines += [
+            "## Child-likeness proxy and Google's misses",
+            "",
+            f"Proxy `{proxy['version']}` (seed {proxy['seed']}): {proxy['what']}. `real`: the held-out raw "
+            "drawings; `test`: up to 20 held-out simplified drawings a label. Recognised: target top-1 with "
+            f"p >= {m['threshold']:.2f} (the game's rule). Google's misses: drawings marked `recognized: false`.",
+            "",
+            "| category | proxy real n | proxy real top-1 | proxy real recognised | proxy test top-1 | Google's misses n | their top-1 |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for code in proxy["real"]["categories"]:
+            r = proxy["real"]["categories"].get(code) or {}
+            t = proxy["test"]["categories"].get(code) or {}
+            u = (unrec or {}).get("categories", {}).get(code) or {}
+            lines.append(f"| {code} | {r.get('n', 0)} | {_pct(r.get('top1'))} | {_pct(r.get('recognized'))} | "
+                         f"{_pct(t.get('top1'))} | {u.get('n', 0)} | {_pct(u.get('top1'))} |")
+        lines += [
+            f"| **mean** | | **{_pct(proxy['real']['mean_top1'])}** | {_pct(proxy['real']['mean_recognized'])} | "
+            f"{_pct(proxy['test']['mean_top1'])} | {(unrec or {}).get('n', 0)} | {_pct((unrec or {}).get('mean_top1'))} |",
+            "",
+        ]
+    if cal:
+        lines += [
+            "## Calibration",
+            "",
+            f"Temperature {cal['temperature']:.3f} ({cal['fitted_on']}), baked into the output layer. "
+            f"Expected calibration error of the within-category top-1 probability on the held-out test "
+            f"split: {cal['test_ece_before']:.3f} before, {cal['test_ece_after']:.3f} after "
+            "(`reliability.png`).",
+            "",
+        ]
+    return lines

@@ -42,3 +42,20 @@ def test_tiny_training_writes_a_complete_model_dir(tmp_path: Path, capsys) -> No
                           "--categories-file", str(tmp_path / "categories.json"), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["categories"]["custom"]["strokes"]["n"] >= 4 * 3
+
+
+def test_tiny_training_with_every_class_childlike_augmentation_and_calibration(tmp_path: Path) -> None:
+    rc = train_main(["--tiny", "--data", str(FIXTURES), "--all-classes", "--hold-out-unrecognized",
+                     "--aug", "childlike", "--fresh-aug", "--label-smoothing", "0.1", "--calibrate",
+                     "--out", str(tmp_path), "--name", "smoke_all"])
+    assert rc == 0
+    d = tmp_path / "smoke_all"
+    # Every class with trainable strokes in the folder (simplified files and a sketch-rnn set), sorted.
+    assert json.loads((d / "labels.json").read_text()) == ["apple", "car", "cat", "dog", "face"]
+    card = json.loads((d / "card.json").read_text())
+    assert card["augmentation"] == {"kind": "childlike", "fresh_each_epoch": True, "fraction": 1.0, "label_smoothing": 0.1}
+    m = card["metrics"]
+    assert m["calibration"]["temperature"] > 0 and 0 <= m["calibration"]["test_ece_after"] <= 1
+    assert (d / "reliability.png").is_file()
+    assert m["child_proxy"]["version"] and m["child_proxy"]["real"]["mean_top1"] is not None
+    assert "unrecognized" in m and "Child-likeness proxy" in (d / "card.md").read_text()
