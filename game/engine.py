@@ -34,11 +34,17 @@ from game.state import GameState, Phase, StageSummary, TopicPlan
 from game.topics import Category
 
 
-def plan_topics(category: Category, *, rules: GameRules, seed: str) -> list[TopicPlan]:
-    """Draw the stages' topics from the category without repeats (deterministic for a seed)."""
+def plan_topics(category: Category, *, rules: GameRules, seed: str, age_band: str | None = None) -> list[TopicPlan]:
+    """Draw the stages' topics from the category without repeats (deterministic for a seed).
+
+    The age band scales each topic's time limit and caps the stage count (`GameRules.for_band`).
+    """
     if not category.topics:
         raise UnknownCategory(f"category {category.code!r} has no topics")
+    band = rules.for_band(age_band)
     stage_count = category.stage_count or rules.default_stage_count
+    if band.max_stages is not None:
+        stage_count = min(stage_count, band.max_stages)
     stage_count = max(1, min(stage_count, len(category.topics)))
     chosen = random.Random(seed).sample(list(category.topics), stage_count)
     return [
@@ -46,7 +52,7 @@ def plan_topics(category: Category, *, rules: GameRules, seed: str) -> list[Topi
             label=t.label,
             name_ko=t.name_ko,
             name_en=t.name_en,
-            time_limit_s=float(t.time_limit_s or rules.default_time_limit_s),
+            time_limit_s=round(float(t.time_limit_s or rules.default_time_limit_s) * band.time_scale, 1),
         )
         for t in chosen
     ]
@@ -71,7 +77,7 @@ def new_game(
         category=category.code,
         category_name_ko=category.name_ko,
         category_name_en=category.name_en,
-        plan=plan_topics(category, rules=rules, seed=game_id),
+        plan=plan_topics(category, rules=rules, seed=game_id, age_band=age_band),
         labels=list(category.labels),
         started_at_ms=now_ms,
         canvas_width=canvas_width,
@@ -303,7 +309,7 @@ def _on_guess(
             },
         )
     )
-    if rules.recognition.accepts(state.topic.label, result.guesses):
+    if rules.for_band(state.age_band).recognition.accepts(state.topic.label, result.guesses):
         _end_stage(state, StageOutcome.RECOGNIZED, now_ms, rules, transition)
 
 

@@ -1,8 +1,11 @@
 """Game rules: the settings a game is played by, and the recognition rule (pure)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: The age bands a tablet may announce (`hello.age_band`); None means not given.
+AGE_BANDS = ("3-4", "5-6", "7-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,28 @@ class RecognitionRule:
 
 
 @dataclass(frozen=True, slots=True)
+class BandRules:
+    """How one age band plays: its recognition rule, more time, fewer stages.
+
+    `time_scale` multiplies every topic's time limit; `max_stages` caps the category's stage
+    count (None: no cap). Chosen per band from measurements: docs/recognition-rule.md.
+    """
+
+    recognition: RecognitionRule
+    time_scale: float = 1.0
+    max_stages: int | None = None
+
+
+def default_band_rules() -> dict[str, BandRules]:
+    """The measured defaults (docs/recognition-rule.md; `python -m bench.recognition_rule`)."""
+    return {
+        "3-4": BandRules(RecognitionRule(3, 0.25), time_scale=1.5, max_stages=3),
+        "5-6": BandRules(RecognitionRule(2, 0.3), time_scale=1.25, max_stages=4),
+        "7-8": BandRules(RecognitionRule(1, 0.4), time_scale=1.0, max_stages=None),
+    }
+
+
+@dataclass(frozen=True, slots=True)
 class GameRules:
     """Everything the engine needs to know that is a setting rather than state.
 
@@ -43,3 +68,10 @@ class GameRules:
     max_canvas_px: int = 4096
     # Points may land a little outside the canvas (a finger sliding off the edge).
     canvas_margin_px: float = 64.0
+    #: Per age band; a game without a band plays by `recognition` and the category's own numbers.
+    bands: Mapping[str, BandRules] = field(default_factory=default_band_rules)
+
+    def for_band(self, age_band: str | None) -> BandRules:
+        """The band's rules; for no (or an unknown) band, `recognition` with no time or stage change."""
+        band = self.bands.get(age_band) if age_band else None
+        return band if band is not None else BandRules(self.recognition)

@@ -15,7 +15,7 @@ from game.bundled_topics import BundledTopics
 from game.commands import GameFinished
 from game.recorder import Recorder
 from game.records import ResultSink
-from game.rules import GameRules, RecognitionRule
+from game.rules import BandRules, GameRules, RecognitionRule, default_band_rules
 from game.service import GameService
 from game.store import GameStore, open_store
 from game.timers import TimerLoop
@@ -54,7 +54,21 @@ def rules_from(settings: Settings) -> GameRules:
         max_points_per_stroke=settings.max_points_per_stroke,
         max_strokes_per_stage=settings.max_strokes_per_stage,
         max_points_per_stage=settings.max_points_per_stage,
+        bands=band_rules_from(settings),
     )
+
+
+def band_rules_from(settings: Settings) -> dict[str, BandRules]:
+    """The measured per-band defaults with the settings' overrides applied field by field."""
+    bands = default_band_rules()
+    for band, o in settings.band_rules.items():
+        d = bands[band]
+        rule = RecognitionRule(top_k=o.top_k if o.top_k is not None else d.recognition.top_k,
+                               min_probability=o.min_probability if o.min_probability is not None
+                               else d.recognition.min_probability)
+        bands[band] = BandRules(rule, time_scale=o.time_scale if o.time_scale is not None else d.time_scale,
+                                max_stages=o.max_stages if o.max_stages is not None else d.max_stages)
+    return bands
 
 
 def lifespan_for(

@@ -4,8 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AgeBand = Literal["3-4", "5-6", "7-8"]
+
+
+class BandRulesSetting(BaseModel):
+    """Overrides of one age band's measured defaults (`game.rules.default_band_rules`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    top_k: int | None = Field(None, ge=1, le=3)
+    min_probability: float | None = Field(None, ge=0, le=1)
+    time_scale: float | None = Field(None, gt=0, le=5)
+    max_stages: int | None = Field(None, ge=1, le=20)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +59,12 @@ class Settings(BaseSettings):
     recognition_top_k: int = Field(1, ge=1, le=5, description="The target must be in the top k.")
     recognition_min_probability: float = Field(
         0.5, ge=0, le=1, description="…with at least this probability."
+    )
+    band_rules: dict[AgeBand, BandRulesSetting] = Field(
+        default_factory=dict,
+        description='Per age band overrides (JSON), e.g. {"3-4": {"top_k": 3, "min_probability": '
+        '0.25, "time_scale": 1.5, "max_stages": 3}}; unset fields keep the measured defaults '
+        "(docs/recognition-rule.md).",
     )
     guess_interval_ms: int = Field(
         250, ge=0, description="During a long stroke, a guess at most this often."
