@@ -82,8 +82,9 @@ def _summary(result: Any, status: dict[str, Any]) -> str:
     lines = [f"sync ok: {result.categories} categories and {result.topics} topics can be played"
              + ("" if result.changed else " (unchanged)")]
     if result.skipped or result.dropped:
-        lines.append(f"{len(result.skipped)} topics cannot be played; "
-                     f"{len(result.dropped)} categories are not played")
+        topics, cats = len(result.skipped), len(result.dropped)
+        lines.append(f"{topics} topic{'s' * (topics != 1)} cannot be played; "
+                     f"{cats} categor{'ies' if cats != 1 else 'y'} not played (see below)")
     report = as_text(result.report)
     return "\n".join(lines + ([report] if report else []))
 
