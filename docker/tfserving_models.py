@@ -33,12 +33,14 @@ class LayoutError(Exception):
 
 
 def serving_models(models_dir: Path) -> list[str]:
-    """The model directory names `categories.json` uses, in first-use order, each checked to
-    have an exported SavedModel (`<name>/saved_model/saved_model.pb`)."""
+    """The model directory names `categories.json` uses (its `shared_model`, which serves the
+    school's own categories, first), in first-use order, each checked to have an exported
+    SavedModel (`<name>/saved_model/saved_model.pb`)."""
     path = Path(models_dir) / "categories.json"
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["categories"]
-        names = [str(entry["model"]) for entry in entries]
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        names = [str(doc["shared_model"])] if doc.get("shared_model") else []
+        names += [str(entry["model"]) for entry in doc["categories"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LayoutError(f"cannot read the models of {path}: {exc!r}") from exc
     unique = list(dict.fromkeys(names))

@@ -6,7 +6,7 @@ batching, models, runtimes) stays inside `inference/`.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,4 +52,18 @@ class Recognizer(Protocol):
 
     def known_labels(self, category: str) -> frozenset[str]:
         """The labels the model serving `category` can recognise (empty if none serves it)."""
+        ...
+
+
+class LabelCatalogue(Protocol):
+    """What a recogniser offers a topic source whose categories change at run time (the
+    school's Spring service): which topics it can recognise, and following each sync."""
+
+    def check_labels(self, category: str, labels: Sequence[str]) -> dict[str, str | None]:
+        """Per label of the category's topics: None when it can be recognised, else why not (in
+        words a teacher understands). Changes nothing."""
+        ...
+
+    def assign_categories(self, categories: Mapping[str, Sequence[str]]) -> None:
+        """From now on recognise exactly these categories, each within exactly these labels."""
         ...

@@ -42,7 +42,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -492,6 +492,17 @@ class WorkerPool:
     def known_labels(self, category: str) -> frozenset[str]:
         """The labels `category` can be answered with (empty if no model serves it)."""
         return self.registry.known_labels(category)
+
+    def check_labels(self, category: str, labels: Sequence[str]) -> dict[str, str | None]:
+        """Per label: None when a shipped model can recognise it in `category`, else why not
+        (`ModelRegistry.check_labels`)."""
+        return self.registry.check_labels(category, labels)
+
+    def assign_categories(self, categories: Mapping[str, Sequence[str]]) -> None:
+        """Serve exactly these categories' labels from now on (`ModelRegistry.assign_categories`);
+        requests are then checked against them."""
+        self.registry.assign_categories(categories)
+        self._resolved.clear()  # cached answers were checked against the previous labels
 
     def forget(self, drawing_key: str) -> None:
         """The drawing is finished: its worker drops its incremental raster (told with the next

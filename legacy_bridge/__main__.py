@@ -1,8 +1,10 @@
-"""Command line: `python -m legacy_bridge sync` (fetch topics now and store them as the last good
-set) and `python -m legacy_bridge migrate` (bring the results database to the newest schema).
+"""Command line: `python -m legacy_bridge sync` (fetch topics now, store them as the last good
+set, and say per category which topics can be played and why not the others) and
+`python -m legacy_bridge migrate` (bring the results database to the newest schema).
 
 Settings come from the environment (or options): LEGACY_API_URL, LEGACY_API_KEY, DATA_DIR
-(default `var`), REDIS_URL (optional: store in Redis), DATABASE_URL (migrate).
+(default `var`), REDIS_URL (optional: store in Redis), MODELS_DIR (the shipped models the topics
+are checked against; default the repository's `models/`), DATABASE_URL (migrate).
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ import importlib
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
 class _EveryLabel:
@@ -22,11 +27,20 @@ class _EveryLabel:
         return True
 
 
-def _load_known_labels(spec: str | None) -> Any:
-    if not spec:
+def _load_known_labels(spec: str | None, models_dir: str) -> Any:
+    """What topics are checked against: a `module:callable`, else the shipped models' registry
+    (the same check the server makes), else (no models readable) nothing is checked."""
+    if spec:
+        module, _, attr = spec.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    from inference.errors import ModelLoadError
+    from inference.registry import ModelRegistry
+
+    try:
+        return ModelRegistry.load(Path(models_dir))
+    except ModelLoadError as e:
+        print(f"sync: topics are not checked against the drawing models ({e})", file=sys.stderr)
         return _EveryLabel()
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 async def _sync(args: argparse.Namespace) -> int:
@@ -41,15 +55,38 @@ async def _sync(args: argparse.Namespace) -> int:
         redis = aioredis.Redis.from_url(args.redis_url)
     try:
         async with open_bridge(args.url, args.api_key or "",
-                               known_labels=_load_known_labels(args.known_labels),
+                               known_labels=_load_known_labels(args.known_labels,
+                                                               args.models_dir),
                                data_dir=args.data_dir, redis=redis, schedule=False) as source:
             result = await source.refresh()
-            print(json.dumps({"result": result.as_dict(), "status": source.status()},
-                             ensure_ascii=False, indent=2))
+            if args.json:
+                print(json.dumps({"result": result.as_dict(), "status": source.status()},
+                                 ensure_ascii=False, indent=2))
+            else:
+                print(_summary(result, source.status()))
             return 0 if result.ok else 1
     finally:
         if redis is not None:
             await redis.aclose()
+
+
+def _summary(result: Any, status: dict[str, Any]) -> str:
+    """What a teacher reads after a sync: did it work, and per category what can be played."""
+    from .playable import as_text
+
+    if not result.ok:
+        served = (f"still serving the last good set ({status['categories']} categories, "
+                  f"{status['topics']} topics)" if status["state"] != "empty"
+                  else "nothing stored to serve")
+        return f"sync failed: {result.error}\n{served}"
+    lines = [f"sync ok: {result.categories} categories and {result.topics} topics can be played"
+             + ("" if result.changed else " (unchanged)")]
+    if result.skipped or result.dropped:
+        topics, cats = len(result.skipped), len(result.dropped)
+        lines.append(f"{topics} topic{'s' * (topics != 1)} cannot be played; "
+                     f"{cats} categor{'ies' if cats != 1 else 'y'} not played (see below)")
+    report = as_text(result.report)
+    return "\n".join(lines + ([report] if report else []))
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -70,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--url", default=os.environ.get("LEGACY_API_URL"))
     sync.add_argument("--api-key", default=os.environ.get("LEGACY_API_KEY"))
     sync.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    sync.add_argument("--models-dir", default=os.environ.get("MODELS_DIR", str(DEFAULT_MODELS_DIR)),
+                      help="the shipped models topics are checked against (report only: the "
+                      "stored set is never filtered)")
     sync.add_argument("--known-labels", default=None,
-                      help="module:callable giving known labels per category (report only)")
+                      help="module:callable giving known labels per category, instead of "
+                      "--models-dir (report only)")
+    sync.add_argument("--json", action="store_true", help="print the result and status as JSON")
     mig = sub.add_parser("migrate", help="migrate the results database (Alembic upgrade head)")
     mig.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args(argv)

@@ -55,8 +55,9 @@ async def open_bridge(
 ) -> AsyncIterator[SpringTopicSource]:
     """A running `SpringTopicSource`: the stored last good set loaded, refreshes scheduled.
 
-    `known_labels(category_code) -> frozenset[str]` (or one set of all labels) comes from the
-    model registry; `redis` is a `redis.asyncio.Redis` or None (then a JSON file in `data_dir`).
+    `known_labels` is the recogniser as a `LabelCatalogue` (the worker pool: it checks each
+    category's topics and its label masks follow the served set), or `known_labels(category_code)
+    -> frozenset[str]`, or one set of all labels; `redis` is a `redis.asyncio.Redis` or None (then a JSON file in `data_dir`).
     """
     client = TopicsClient(base_url, api_key, connect_timeout_s=connect_timeout_s,
                           read_timeout_s=read_timeout_s, retry=retry, breaker=breaker)

@@ -15,8 +15,19 @@ TOPIC_REFRESHES = Counter(
 )
 TOPICS_SKIPPED = Counter(
     "doodle_bridge_topics_skipped_total",
-    "Topics or categories left out because no model recognises them, by category and reason",
+    "Topics or categories left out, by category and reason (unknown_label: no model recognises "
+    "the topic; too_few_playable_topics: the category has fewer than 2 playable topics)",
     ["category", "reason"],
+)
+CATEGORIES_SERVED = Gauge(
+    "doodle_bridge_categories_served", "Categories from the Spring service being served now",
+)
+TOPICS_SERVED = Gauge(
+    "doodle_bridge_topics_served", "Playable topics from the Spring service being served now",
+)
+TOPICS_UNPLAYABLE = Gauge(
+    "doodle_bridge_topics_unplayable",
+    "Active topics of the Spring service left out now because no model recognises them",
 )
 TOPICS_AGE = Gauge(
     "doodle_bridge_topics_age_seconds",

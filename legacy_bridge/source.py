@@ -1,13 +1,17 @@
 """`SpringTopicSource`: a `game.topics.TopicSource` fed by the Spring service.
 
 It refreshes on a schedule and on demand, keeps the last good set (Redis or a file) and serves it
-while the service is away, and never offers a child a topic no model can recognise.
+while the service is away, and never offers a child a topic no model can recognise. A category's
+labels are its topics, whatever the category is called: the recogniser (a `LabelCatalogue`)
+says which it can recognise and is told the served set after every install, so its label masks
+follow the school's categories. Which topics are played, and why not the others, is reported per
+category (`legacy_bridge.playable`).
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Set
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +23,13 @@ from game.topics import Category, Topic, TopicSource
 from . import metrics
 from .client import TopicsClient
 from .errors import BridgeError, CategoryNotFound
+from .playable import (CategoryReport, KnownLabels, inactive_category, is_catalogue, judge,
+                       verdicts)
 from .store import Snapshot, SnapshotStore
 
 log = structlog.get_logger("legacy_bridge.source")
 
-KnownLabels = Callable[[str], frozenset[str]] | Set[str]
+__all__ = ["KnownLabels", "RefreshResult", "SpringTopicSource"]
 
 
 @dataclass(slots=True)
@@ -34,12 +40,15 @@ class RefreshResult:
     changed: bool = False
     categories: int = 0
     topics: int = 0
-    skipped: list[str] = field(default_factory=list)  # "category/label" left out
+    skipped: list[str] = field(default_factory=list)  # "category/label" no model recognises
+    dropped: list[str] = field(default_factory=list)  # categories with too few playable topics
+    report: list[dict[str, Any]] = field(default_factory=list)  # per category, in words
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "changed": self.changed, "categories": self.categories,
-                "topics": self.topics, "skipped": self.skipped, "error": self.error}
+                "topics": self.topics, "skipped": self.skipped, "dropped": self.dropped,
+                "report": self.report, "error": self.error}
 
 
 class SpringTopicSource(TopicSource):
@@ -48,8 +57,9 @@ class SpringTopicSource(TopicSource):
     Args:
         client: the HTTP client for the service.
         store: where the last good set survives restarts.
-        known_labels: `known_labels(category_code) -> frozenset[str]`, the labels the model
-            serving that category knows, or one set of every known label.
+        known_labels: the recogniser as a `inference.api.LabelCatalogue` (it checks each
+            category's topics and follows the served set), or `known_labels(category_code) ->
+            frozenset[str]`, or one set of every known label.
         refresh_interval_s: time between scheduled refreshes.
         retry_after_failure_s: time before the next scheduled refresh after a failed one.
         stale_after_s: the served set is "stale" once older than this (default 3 intervals).
@@ -85,6 +95,11 @@ class SpringTopicSource(TopicSource):
         self._snapshot: Snapshot | None = None
         self._served: list[Category] | None = None
         self._skipped: list[str] = []
+        self._dropped: list[str] = []
+        self._report: list[CategoryReport] = []
+        # What the service switched off, as last fetched (not stored: only reported).
+        self._inactive_topics: dict[str, list[Topic]] = {}
+        self._inactive_categories: list[CategoryReport] = []
         self._loaded = False
         self._lock = asyncio.Lock()
         self._last_error: str | None = None
@@ -164,8 +179,11 @@ class SpringTopicSource(TopicSource):
         fetched = await self.client.categories()
         changed = fetched.changed
         cats: list[Category] = []
+        inactive_topics: dict[str, list[Topic]] = {}
+        inactive_categories: list[CategoryReport] = []
         for item in sorted(fetched.items, key=lambda c: (c.sort_order, c.category_id)):
             if not item.active:
+                inactive_categories.append(inactive_category(item.code, item.name, item.name_en))
                 continue
             try:
                 topics = await self.client.topics(item.category_id)
@@ -177,7 +195,11 @@ class SpringTopicSource(TopicSource):
             seen: set[str] = set()
             kept: list[Topic] = []
             for t in topics.items:
-                if not t.active or t.label in seen:
+                if not t.active:
+                    inactive_topics.setdefault(item.code, []).append(
+                        Topic(label=t.label, name_ko=t.display_name, name_en=t.display_name_en))
+                    continue
+                if t.label in seen:
                     continue
                 seen.add(t.label)
                 kept.append(Topic(label=t.label, name_ko=t.display_name,
@@ -194,6 +216,7 @@ class SpringTopicSource(TopicSource):
             await self.store.save(snapshot)
         except Exception as e:  # noqa: BLE001 - serving goes on from memory
             log.warning("topics_store_save_failed", error=repr(e))
+        self._inactive_topics, self._inactive_categories = inactive_topics, inactive_categories
         skipped = self._install(snapshot)
         self._loaded = True
         self._last_error = None
@@ -201,42 +224,68 @@ class SpringTopicSource(TopicSource):
         metrics.TOPICS_LAST_SUCCESS.set(snapshot.fetched_at_s)
         served = self._served or []
         log.info("topics_refreshed", changed=changed, categories=len(served),
-                 topics=sum(len(c.topics) for c in served), skipped=len(skipped))
+                 topics=sum(len(c.topics) for c in served), skipped=len(skipped),
+                 dropped=len(self._dropped))
         return RefreshResult(ok=True, changed=changed, categories=len(served),
-                             topics=sum(len(c.topics) for c in served), skipped=skipped)
+                             topics=sum(len(c.topics) for c in served), skipped=skipped,
+                             dropped=list(self._dropped), report=self.report())
 
-    def _known_for(self, code: str) -> frozenset[str] | Set[str]:
+    def _verdicts(self, cat: Category) -> dict[str, str | None]:
         try:
-            return self._known(code) if callable(self._known) else self._known
-        except Exception:  # noqa: BLE001 - a broken registry must not take the topics down
-            log.exception("known_labels_failed", category=code)
-            return frozenset()
+            return verdicts(self._known, cat)
+        except Exception as e:  # noqa: BLE001 - a broken registry must not take the topics down
+            log.exception("known_labels_failed", category=cat.code)
+            why = f"the drawing models could not be asked ({type(e).__name__}: {e})"
+            return {label: why for label in cat.labels}
+
+    def _follow(self, served: list[Category]) -> None:
+        """Tell the recogniser the served categories: its label masks become exactly these."""
+        if not is_catalogue(self._known):
+            return
+        try:
+            self._known.assign_categories({c.code: c.labels for c in served})
+        except Exception:  # noqa: BLE001 - serving goes on; recognition refuses what it lacks
+            log.exception("assign_categories_failed", categories=len(served))
 
     def _install(self, snapshot: Snapshot) -> list[str]:
-        """Serve `snapshot`, leaving out what no model recognises; returns what was left out."""
+        """Serve `snapshot`, leaving out what no model recognises and categories with too few
+        playable topics; returns the topics left out ("category/label")."""
         served: list[Category] = []
         skipped: list[str] = []
+        dropped: list[str] = []
+        reports: list[CategoryReport] = []
         for cat in snapshot.categories:
-            known = self._known_for(cat.code)
-            topics = tuple(t for t in cat.topics if t.label in known)
+            found = self._verdicts(cat)
+            kept, report = judge(cat, found, self._inactive_topics.get(cat.code, ()))
+            reports.append(report)
             for t in cat.topics:
-                if t.label not in known:
+                if found.get(t.label) is not None:
                     skipped.append(f"{cat.code}/{t.label}")
                     metrics.TOPICS_SKIPPED.labels(cat.code, "unknown_label").inc()
                     log.warning("topic_skipped_unknown_label", category=cat.code, label=t.label,
-                                name_ko=t.name_ko)
-            if not topics:
-                metrics.TOPICS_SKIPPED.labels(cat.code, "no_recognisable_topics").inc()
-                log.warning("category_skipped_no_recognisable_topics", category=cat.code)
+                                name_ko=t.name_ko, reason=found[t.label])
+            if kept is None:
+                dropped.append(cat.code)
+                metrics.TOPICS_SKIPPED.labels(cat.code, "too_few_playable_topics").inc()
+                log.warning("category_skipped_too_few_playable_topics", category=cat.code,
+                            playable=[t.label for t in report.playable], reason=report.reason)
                 continue
-            served.append(Category(code=cat.code, name_ko=cat.name_ko, name_en=cat.name_en,
-                                   topics=topics, stage_count=cat.stage_count,
-                                   age_min=cat.age_min, age_max=cat.age_max,
-                                   sort_order=cat.sort_order, extra=dict(cat.extra)))
+            served.append(kept)
+        self._follow(served)
         self._snapshot = snapshot
         self._served = served
         self._skipped = skipped
+        self._dropped = dropped
+        self._report = reports
+        metrics.CATEGORIES_SERVED.set(len(served))
+        metrics.TOPICS_SERVED.set(sum(len(c.topics) for c in served))
+        metrics.TOPICS_UNPLAYABLE.set(len(skipped))
         return skipped
+
+    def report(self) -> list[dict[str, Any]]:
+        """Per category of the school (active ones in order, then those switched off): played or
+        not and why, its playable topics and the others with the reason, in words."""
+        return [r.as_dict() for r in self._report + self._inactive_categories]
 
     # --- schedule
 
@@ -302,6 +351,8 @@ class SpringTopicSource(TopicSource):
             "categories": len(self._served or []),
             "topics": sum(len(c.topics) for c in self._served or []),
             "skipped": list(self._skipped),
+            "dropped": list(self._dropped),
+            "report": self.report(),
         }
 
 

@@ -41,17 +41,23 @@ def create_app(settings: Settings | None = None, components: Components | None =
 
     @app.get("/api/v1/categories")
     async def categories() -> list[dict[str, object]]:
-        """The categories a tablet may play (for the start screen)."""
+        """The categories a tablet may play (for the start screen), each with its playable
+        topics: with the Spring service, exactly the school's active categories as served."""
         cats = await app.state.services.games.topics.categories()
         return [
             {
                 "code": c.code,
                 "name_ko": c.name_ko,
                 "name_en": c.name_en,
-                "topics": len(c.topics),
+                "topics": len(c.topics),  # a count, as before; the topics themselves below
                 "stage_count": c.stage_count,
                 "age_min": c.age_min,
                 "age_max": c.age_max,
+                "playable_topics": [
+                    {"label": t.label, "name_ko": t.name_ko, "name_en": t.name_en,
+                     "time_limit_s": t.time_limit_s}
+                    for t in c.topics
+                ],
             }
             for c in cats
         ]

@@ -203,10 +203,16 @@ async def _open_topics(
     from legacy_bridge import open_bridge
 
     assert settings.legacy_api_url is not None
+    from legacy_bridge.playable import is_catalogue
+
+    # The worker pool is a label catalogue: it says which of the school's topics it can
+    # recognise and its label masks follow every sync. A recogniser that only knows fixed
+    # categories (a test's stand-in) is asked per category code instead.
+    known = recognizer if is_catalogue(recognizer) else recognizer.known_labels
     async with open_bridge(
         settings.legacy_api_url,
         settings.legacy_api_key,
-        known_labels=recognizer.known_labels,
+        known_labels=known,
         data_dir=settings.data_dir,
         redis=redis_client,
         refresh_interval_s=settings.legacy_refresh_s,

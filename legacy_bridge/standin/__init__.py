@@ -2,7 +2,7 @@
 bad days included. Steer it from tests through `StandinState`; run it with `StandinServer`
 (a real uvicorn on a real port, in a thread) or `python -m legacy_bridge.standin --port 8081`.
 """
-from .app import Fault, StandinState, create_app, sample_state
+from .app import Fault, StandinState, create_app, sample_state, school_state
 from .server import StandinServer
 
-__all__ = ["Fault", "StandinServer", "StandinState", "create_app", "sample_state"]
+__all__ = ["Fault", "StandinServer", "StandinState", "create_app", "sample_state", "school_state"]

@@ -214,24 +214,43 @@ def topic(tid: int, cid: int, label: str, name: str, name_en: str | None = None,
             "timeLimitSec": time_limit_s, **extra}
 
 
-def sample_state(api_key: str = "dev-key") -> StandinState:
-    """A small realistic data set for development."""
-    animals = [("cat", "고양이"), ("dog", "개"), ("fish", "물고기"), ("bird", "새"),
-               ("rabbit", "토끼"), ("elephant", "코끼리"), ("lion", "사자"), ("pig", "돼지")]
-    food = [("apple", "사과"), ("banana", "바나나"), ("carrot", "당근"), ("ice cream", "아이스크림"),
-            ("pizza", "피자"), ("grapes", "포도")]
-    vehicles = [("car", "자동차"), ("bus", "버스"), ("bicycle", "자전거"), ("airplane", "비행기"),
-                ("train", "기차"), ("sailboat", "돛단배")]
+SCHOOL_CATEGORIES: list[tuple[int, str, str, str, list[tuple[str, str]]]] = [
+    # Codes and groupings the school chose, unlike the bundled `models/categories.json`:
+    # `food-and-plants` and `things` are no bundled code, and bird, apple, book... sit in other
+    # bundled categories. Every label is a Quick, Draw! class except `unicorn`.
+    (3, "animals", "동물", "Animals",
+     [("cat", "고양이"), ("dog", "강아지"), ("bird", "새"), ("fish", "물고기"), ("bee", "벌"),
+      ("horse", "말"), ("octopus", "문어"), ("unicorn", "유니콘")]),
+    (4, "food-and-plants", "음식과 식물", "Food and plants",
+     [("apple", "사과"), ("banana", "바나나"), ("flower", "꽃"), ("house plant", "화분"),
+      ("tree", "나무")]),
+    (5, "things", "물건", "Things",
+     [("book", "책"), ("candle", "양초"), ("clock", "시계"), ("diamond", "다이아몬드"),
+      ("eye", "눈"), ("guitar", "기타"), ("house", "집"), ("rainbow", "무지개"),
+      ("snowman", "눈사람"), ("umbrella", "우산")]),
+    (6, "vehicles", "탈것", "Vehicles",
+     [("airplane", "비행기"), ("bicycle", "자전거"), ("car", "자동차"), ("train", "기차")]),
+]
+
+
+def school_state(api_key: str = "dev-key") -> StandinState:
+    """A school's own categories: four active ones (26 topics, `unicorn` no model knows), an
+    inactive topic (`snake` in animals) and an inactive category (`space`). Each category has its
+    own settings: stage count, age range and per-topic time limits."""
     state = StandinState(api_key=api_key)
-    tid = 100
-    for cid, code, name, en, items in [(3, "animals", "동물", "Animals", animals),
-                                       (4, "food", "음식", "Food", food),
-                                       (5, "vehicles", "탈것", "Vehicles", vehicles)]:
-        state.categories.append(category(cid, code, name, en, sort_order=cid))
-        state.topics[cid] = []
-        for label, ko in items:
-            tid += 1
-            state.topics[cid].append(topic(tid, cid, label, ko))
-    state.categories.append(category(9, "retired", "옛 주제", "Retired", active=False))
-    state.topics[9] = [topic(900, 9, "cat", "고양이")]
+    settings = {3: (5, 3, 7, 40), 4: (4, 4, 8, 45), 5: (6, 5, 8, 60), 6: (3, 3, 6, 30)}
+    for cid, code, name, en, items in SCHOOL_CATEGORIES:
+        stages, age_min, age_max, limit_s = settings[cid]
+        state.categories.append(category(cid, code, name, en, sort_order=cid - 2, age_min=age_min,
+                                         age_max=age_max, stage_count=stages))
+        state.topics[cid] = [topic(cid * 100 + i, cid, label, ko, time_limit_s=limit_s)
+                             for i, (label, ko) in enumerate(items, start=1)]
+    state.topics[3].append(topic(399, 3, "snake", "뱀", active=False))
+    state.categories.append(category(8, "space", "우주", "Space", sort_order=9, active=False))
+    state.topics[8] = [topic(801, 8, "moon", "달"), topic(802, 8, "star", "별")]
     return state
+
+
+def sample_state(api_key: str = "dev-key") -> StandinState:
+    """The data set `python -m legacy_bridge.standin` serves: a school's own categories."""
+    return school_state(api_key)

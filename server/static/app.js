@@ -726,6 +726,11 @@
     sports: "⚽", body: "🖐️", clothes: "👕", tools: "🔨", sea: "🐟", ocean: "🐟", space: "🚀", shapes: "🔺", toys: "🧸",
     insects: "🐞", plants: "🌷", kitchen: "🍳", school: "✏️" };
 
+  /** A school names its own categories ("food-and-plants"): its first word picks the icon. */
+  function categoryIcon(code) {
+    return CATEGORY_ICONS[code] || CATEGORY_ICONS[String(code).split(/[-_ ]/)[0]] || "";
+  }
+
   async function showStart(failed) {
     showScreen("start");
     $("#start-error").hidden = !failed;
@@ -735,7 +740,7 @@
       const play = $("#play");
       play.hidden = false;
       const icon = $("#preset-icon");
-      icon.textContent = CATEGORY_ICONS[PRESET_CATEGORY] || "";
+      icon.textContent = categoryIcon(PRESET_CATEGORY);
       icon.hidden = !icon.textContent;
       play.onclick = () => startGame(PRESET_CATEGORY);
       return;
@@ -756,9 +761,12 @@
       const b = el("button", "cat");
       b.setAttribute("role", "listitem");
       b.dataset.code = c.code;
-      b.appendChild(el("span", "emoji", CATEGORY_ICONS[c.code] || "🎨"));
+      b.appendChild(el("span", "emoji", categoryIcon(c.code) || "🎨"));
       b.appendChild(el("span", "ko", LANG === "en" ? c.name_en : c.name_ko));
       if (LANG !== "en") b.appendChild(el("span", "en", c.name_en));
+      // For the teacher beside the child: what this category will ask to draw.
+      const topics = (c.playable_topics || []).map((t) => (LANG === "en" ? t.name_en : t.name_ko));
+      if (topics.length) b.appendChild(el("span", "topics", topics.join(" · ")));
       b.onclick = () => startGame(c.code);
       list.appendChild(b);
     });

@@ -257,3 +257,22 @@ async def test_a_forgotten_drawing_leaves_the_workers_and_can_start_again(toy_mo
         fresh = await rec.recognize(req("fresh", HOUSE))
     assert [(g.label, round(g.probability, 5)) for g in again] == \
         [(g.label, round(g.probability, 5)) for g in fresh]
+
+
+async def test_assigned_categories_are_answered_within_their_labels_and_follow_changes(
+        shared_toy_models):
+    """A category no bundled entry names (the school's `pets`): masked to exactly its labels;
+    after the next assignment a request is checked against the new labels, not a cached
+    answer."""
+    async with open_recognizer(shared_toy_models, workers=1, max_queue=64) as rec:
+        assert rec.check_labels("pets", ["cat", "apple", "unicorn"])["unicorn"] is not None
+        rec.assign_categories({"pets": ["cat", "dog", "apple"]})
+        guesses = await rec.recognize(req("p1", CAT, labels=("cat", "dog", "apple"),
+                                          category="pets", top_k=3))
+        assert {g.label for g in guesses} == {"cat", "dog", "apple"}
+        assert sum(g.probability for g in guesses) == pytest.approx(1.0, abs=1e-5)
+        rec.assign_categories({"pets": ["cat", "dog"]})  # "apple" moved out of pets
+        with pytest.raises(UnknownLabelError, match="apple"):
+            await rec.recognize(req("p2", CAT, labels=("cat", "dog", "apple"), category="pets"))
+        assert len(await rec.recognize(req("p3", CAT, labels=("cat", "dog"), category="pets",
+                                           top_k=3))) == 2

@@ -87,3 +87,85 @@ def test_malformed_categories_json_fails_loading(editable_models, text):
     (editable_models / "categories.json").write_text(text)
     with pytest.raises(ModelLoadError):
         ModelRegistry.load(editable_models)
+
+
+# --- categories assigned at run time (the school's Spring service)
+
+def fake_model(models_dir, name, labels):
+    """A model directory as the registry reads it (labels and card; no weights needed)."""
+    (models_dir / name).mkdir(parents=True)
+    (models_dir / name / "labels.json").write_text(json.dumps(labels))
+    (models_dir / name / "card.json").write_text(json.dumps({"input": {"size": 28}}))
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    """`small` serves the bundled `animals`; `big` knows more and serves nothing bundled."""
+    models = tmp_path / "models"
+    fake_model(models, "small", ["cat", "dog", "bird"])
+    fake_model(models, "big", ["cat", "dog", "bird", "book", "clock", "The Eiffel Tower"])
+    doc = {"categories": [{"code": "animals", "model": "small",
+                           "topics": [{"label": "cat"}, {"label": "dog"}]}]}
+    (models / "categories.json").write_text(json.dumps(doc))
+    return models
+
+
+def test_the_shared_model_defaults_to_the_one_the_bundled_categories_use(two_models):
+    reg = ModelRegistry.load(two_models)
+    assert reg.shared_model == "small" and set(reg.models) == {"small"}
+
+
+def test_shared_model_entry_names_the_model_for_categories_not_bundled(two_models):
+    doc = json.loads((two_models / "categories.json").read_text())
+    (two_models / "categories.json").write_text(json.dumps({"shared_model": "big", **doc}))
+    reg = ModelRegistry.load(two_models)
+    assert reg.shared_model == "big" and set(reg.models) == {"small", "big"}
+    assert reg.models_knowing("cat") == ("big", "small")  # the shared model first
+    assert reg.models_knowing("book") == ("big",) and reg.models_knowing("unicorn") == ()
+    assert reg.model_for_labels(["cat", "dog"]) == "big"  # a tie goes to the shared model
+    assert reg.model_for("animals").model == "small"  # the bundled choice is kept
+
+
+def test_assigned_categories_are_masked_to_exactly_their_labels(two_models):
+    doc = json.loads((two_models / "categories.json").read_text())
+    (two_models / "categories.json").write_text(json.dumps({"shared_model": "big", **doc}))
+    reg = ModelRegistry.load(two_models)
+    assert reg.check_labels("things", ["book", "clock", "unicorn"]) == {
+        "book": None, "clock": None,
+        "unicorn": "the game cannot recognise drawings of 'unicorn' yet: none of its drawing "
+                   "models has learnt it"}
+    assert reg.known_labels("things") == frozenset()  # checking changes nothing
+    reg.assign_categories({"things": ["book", "clock", "unicorn"], "animals": ["bird", "cat"]})
+    assert reg.model_for("things").model == "big"
+    assert reg.known_labels("things") == {"book", "clock"}
+    assert reg.known_labels("animals") == {"bird", "cat"}  # the school's animals, not bundled
+    with pytest.raises(UnknownLabelError):
+        reg.resolve("animals", ("cat", "dog"))
+    labels = json.loads((two_models / "big" / "labels.json").read_text())
+    model, index = reg.resolve("things", ("clock", "book"))
+    assert model == "big" and [labels[i] for i in index] == ["clock", "book"]
+    assert reg.categories() == ["animals", "things"]
+    # The next sync replaces the assignment: "clock" moved away, "things" gone.
+    reg.assign_categories({"home": ["clock", "book"]})
+    with pytest.raises(UnknownCategoryError):
+        reg.resolve("things", ("book",))
+    assert reg.known_labels("animals") == {"cat", "dog"}  # back to the bundled default
+    assert reg.resolve("home", ("clock",))[0] == "big"
+
+
+def test_a_label_spelt_in_another_case_is_the_models_label(two_models):
+    doc = json.loads((two_models / "categories.json").read_text())
+    (two_models / "categories.json").write_text(json.dumps({"shared_model": "big", **doc}))
+    reg = ModelRegistry.load(two_models)
+    assert reg.models_knowing("the eiffel tower") == ("big",)
+    reg.assign_categories({"town": ["the eiffel tower", "clock"]})
+    labels = json.loads((two_models / "big" / "labels.json").read_text())
+    _, index = reg.resolve("town", ("the eiffel tower",))
+    assert labels[index[0]] == "The Eiffel Tower"
+
+
+def test_a_bad_shared_model_entry_fails_loading(two_models):
+    doc = json.loads((two_models / "categories.json").read_text())
+    (two_models / "categories.json").write_text(json.dumps({"shared_model": "gone", **doc}))
+    with pytest.raises(ModelLoadError, match="gone"):
+        ModelRegistry.load(two_models)

@@ -56,9 +56,10 @@ async def test_active_recognisable_topics_with_settings(standin, tmp_path):
 
 async def test_one_set_of_all_known_labels_works_too(standin, tmp_path):
     source = make_source(standin, FileSnapshotStore(tmp_path / "t.json"),
-                         known={"cat", "apple"})
+                         known={"cat", "dog", "apple", "banana"})
     cats = await source.categories()
-    assert [(c.code, c.labels) for c in cats] == [("animals", ("cat",)), ("food", ("apple",))]
+    assert [(c.code, c.labels) for c in cats] == [("animals", ("cat", "dog")),
+                                                  ("food", ("apple", "banana"))]
     await source.client.aclose()
 
 
