@@ -124,6 +124,8 @@ def _proxy_lines(m: dict[str, Any]) -> list[str]:
             f"{_pct(proxy['test']['mean_top1'])} | {(unrec or {}).get('n', 0)} | {_pct((unrec or {}).get('mean_top1'))} |",
             "",
         ]
+    cmp = m.get("compared_with")
+    lines += _comparison_lines(cmp) if cmp else []
     if cal:
         lines += [
             "## Calibration",
@@ -135,3 +137,23 @@ def _proxy_lines(m: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+_COMPARED_SETS = (("raw", "adults' real raw drawings"), ("proxy_0.6", "proxy, strength 0.6 (ages 7-8)"),
+                  ("proxy", "proxy, strength 1.0 (the card's)"), ("proxy_1.6", "proxy, strength 1.6 (ages 3-4)"),
+                  ("unrec", "raw drawings Google's model missed"))
+
+
+def _comparison_lines(cmp: dict[str, Any]) -> list[str]:
+    """Side by side with the previous model, from `card["compared_with"]` (inference.evaluate runs)."""
+    rows = cmp["rows"]
+    old, new = list(rows)
+    lines = ["## Side by side with " + cmp["model"], "", f"{cmp['what']}: `{cmp['command']}`.", "",
+             f"| drawings | n | {old} top-1 | {new} top-1 | {old} top-3 | {new} top-3 | {old} recognised at the end | {new} recognised at the end |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key, text in _COMPARED_SETS:
+        a, b = rows[old].get(key), rows[new].get(key)
+        if a and b:
+            lines.append(f"| {text} | {b['n']} | {_pct(a['top1'])} | **{_pct(b['top1'])}** | {_pct(a['top3'])} | {_pct(b['top3'])} | "
+                         f"{_pct(a['recognized_at_end'])} | {_pct(b['recognized_at_end'])} |")
+    return lines + [""]
