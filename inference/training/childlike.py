@@ -60,10 +60,14 @@ def _scribble(box_lo: np.ndarray, box_hi: np.ndarray, rng: np.random.Generator) 
     return np.stack([xs, ys], axis=1) + rng.normal(0, 0.02 * float((box_hi - box_lo).max() + 1), (k, 2))
 
 
-def childlike_strokes(drawing: Sequence[Any], rng: np.random.Generator, strength: float = 1.0) -> list[np.ndarray]:
+def childlike_strokes(
+    drawing: Sequence[Any], rng: np.random.Generator, strength: float = 1.0,
+    missing: float = 0.35, drop_rate: float = 0.3,
+) -> list[np.ndarray]:
     """A randomly child-like copy of a column-format drawing, as (n, 2) float point arrays.
 
-    `strength` scales every probability and amplitude (1.0: the training default).
+    `strength` scales every probability and amplitude (1.0: the training default); `missing` is
+    the chance that parts are left out, and `drop_rate` the share of strokes then left out.
     """
     strokes = [np.asarray(s, dtype=np.float64)[:2].T for s in drawing if len(s) and len(s[0])]
     if not strokes:
@@ -78,8 +82,8 @@ def childlike_strokes(drawing: Sequence[Any], rng: np.random.Generator, strength
     if n >= 2 and rng.random() < 0.3 * s:
         strokes = strokes[: int(rng.integers(1, n))]
     # Missing parts: drop some strokes other than the first (usually the outline).
-    elif n >= 3 and rng.random() < 0.35 * s:
-        keep = [0] + [i for i in range(1, n) if rng.random() > 0.3]
+    elif n >= 3 and rng.random() < missing * s:
+        keep = [0] + [i for i in range(1, n) if rng.random() > drop_rate]
         strokes = [strokes[i] for i in keep]
     n = len(strokes)
 
@@ -130,19 +134,23 @@ def to_simplified_space(strokes: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def childlike_rasters(
-    drawings: Sequence[Any], spec: Mapping[str, Any], seed: int, width_range: tuple[float, float] = (0.7, 1.5)
+    drawings: Sequence[Any], spec: Mapping[str, Any], seed: int, width_range: tuple[float, float] = (0.7, 1.5),
+    **params: float,
 ) -> np.ndarray:
-    """One child-like raster per drawing (float16); pen width varies too (thick crayons)."""
+    """One child-like raster per drawing (float16); pen width varies too (thick crayons).
+
+    `params` go to `childlike_strokes` (missing, drop_rate).
+    """
     rng = np.random.default_rng(seed)
     base = float(spec.get("line_width", 16.0))
     out = np.zeros((len(drawings), spec["size"], spec["size"], len(spec["channels"])), dtype=np.float16)
     for i, d in enumerate(drawings):
-        strokes = childlike_strokes(d, rng)
+        strokes = childlike_strokes(d, rng, **params)
         if strokes:
             out[i] = render_simplified(to_simplified_space(strokes), dict(spec, line_width=base * rng.uniform(*width_range)))
     return out
 
 
-def _childlike_chunk(args: tuple[list, dict, int]) -> np.ndarray:
-    drawings, spec, seed = args
-    return childlike_rasters(drawings, spec, seed)
+def _childlike_chunk(args: tuple[list, dict, int, dict]) -> np.ndarray:
+    drawings, spec, seed, params = args
+    return childlike_rasters(drawings, spec, seed, **params)

@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--aug-fraction", type=float, default=1.0, help="share of training drawings augmented per copy")
     ap.add_argument("--aug", default="classic", choices=("classic", "childlike"),
                     help="augmentation: classic (affine, wobble, a dropped stroke) or childlike (inference.training.childlike)")
+    ap.add_argument("--aug-missing", type=float, default=0.35, help="childlike: chance that parts are left out")
+    ap.add_argument("--aug-drop-rate", type=float, default=0.3, help="childlike: share of strokes then left out")
     ap.add_argument("--fresh-aug", action="store_true", help="a new augmented copy every epoch (instead of --aug-copies fixed ones)")
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--all-classes", action="store_true",
@@ -171,13 +173,17 @@ def _render_split(part: dict[str, list], labels: list[str], spec: dict, workers:
     return np.concatenate(parts) if parts else np.zeros((0, size, size, ch), dtype=np.float16)
 
 
-def _augment_all(drawings: list, spec: dict, workers: int, seed: int, desc: str, kind: str = "classic") -> np.ndarray:
+def _augment_all(drawings: list, spec: dict, workers: int, seed: int, desc: str, kind: str = "classic",
+                 params: dict | None = None) -> np.ndarray:
     from inference.training.augment import _aug_chunk
     from inference.training.childlike import _childlike_chunk
 
     chunk_fn = _childlike_chunk if kind == "childlike" else _aug_chunk
     chunk = 512
-    parts = [(drawings[i : i + chunk], dict(spec), seed + i) for i in range(0, len(drawings), chunk)]
+    if kind == "childlike":
+        parts = [(drawings[i : i + chunk], dict(spec), seed + i, dict(params or {})) for i in range(0, len(drawings), chunk)]
+    else:
+        parts = [(drawings[i : i + chunk], dict(spec), seed + i) for i in range(0, len(drawings), chunk)]
     out = []
     with tqdm(total=len(drawings), desc=desc, unit="img", file=sys.stderr, mininterval=2) as bar:
         if workers > 1:
@@ -262,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.epochs if args.fresh_aug else args.aug_copies):
         pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
         idx = np.flatnonzero(pick)
-        xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug)
+        xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug,
+                          {"missing": args.aug_missing, "drop_rate": args.aug_drop_rate})
         if args.fresh_aug:
             fresh.append((xa, tr_y[idx]))
         else:
@@ -395,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         "labels": labels,
         "categories": [c["code"] for c in cats],
         "augmentation": {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
-                         "label_smoothing": args.label_smoothing},
+                         "label_smoothing": args.label_smoothing,
+                         **({"missing": args.aug_missing, "drop_rate": args.aug_drop_rate} if args.aug == "childlike" else {})},
         "architecture": {"name": model.name, "arch": args.arch, "params": int(model.count_params()), "macs": count_macs(model)},
         "files": sizes,
         "metrics": metrics,

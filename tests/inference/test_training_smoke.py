@@ -53,7 +53,8 @@ def test_tiny_training_with_every_class_childlike_augmentation_and_calibration(t
     # Every class with trainable strokes in the folder (simplified files and a sketch-rnn set), sorted.
     assert json.loads((d / "labels.json").read_text()) == ["apple", "car", "cat", "dog", "face"]
     card = json.loads((d / "card.json").read_text())
-    assert card["augmentation"] == {"kind": "childlike", "fresh_each_epoch": True, "fraction": 1.0, "label_smoothing": 0.1}
+    assert card["augmentation"] == {"kind": "childlike", "fresh_each_epoch": True, "fraction": 1.0, "label_smoothing": 0.1,
+                                    "missing": 0.35, "drop_rate": 0.3}
     m = card["metrics"]
     assert m["calibration"]["temperature"] > 0 and 0 <= m["calibration"]["test_ece_after"] <= 1
     assert (d / "reliability.png").is_file()
