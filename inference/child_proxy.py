@@ -13,7 +13,7 @@ Google's own model missed, never trained on), which need no assumption about chi
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,8 @@ PROXY_SEED = 20261202
 #: Strength per age band: younger children's drawings differ more from adults'. Strength 1.0 is
 #: the proxy of the model cards; the bands only scale its probabilities and amplitudes.
 BAND_STRENGTH = {"7-8": 0.6, "5-6": 1.0, "3-4": 1.6}
+#: The proxy's distortions, by name (each can be measured alone: `distortions=("missing",)`).
+DISTORTIONS = ("missing", "proportions", "floating", "shaky", "scribble", "tilt")
 
 
 def _polyline_resample(p: np.ndarray, step: float) -> np.ndarray:
@@ -36,19 +38,21 @@ def _polyline_resample(p: np.ndarray, step: float) -> np.ndarray:
 
 
 def child_proxy_drawing(
-    drawing: Sequence[Any], index: int, seed: int = PROXY_SEED, strength: float = 1.0
+    drawing: Sequence[Any], index: int, seed: int = PROXY_SEED, strength: float = 1.0,
+    distortions: Collection[str] = DISTORTIONS,
 ) -> list[list[list[float]]]:
     """The proxy version of one column-format drawing (deterministic in `index`, `seed`, `strength`).
 
     Returns Google's column format (`[[xs], [ys]]` per stroke), ready for `rasterize`. The random
     draws are the same at every strength (only what they are compared with or multiplied by
-    changes), so a stronger proxy distorts the same drawing the same way, more.
+    changes), so a stronger proxy distorts the same drawing the same way, more; a distortion
+    left out of `distortions` never happens, and the others happen exactly as they would.
     """
     rng = np.random.default_rng([seed, index])
     k_s = float(strength)
 
-    def chance(p: float) -> float:
-        return min(p * k_s, 0.95)
+    def chance(p: float, name: str) -> float:
+        return min(p * k_s, 0.95) if name in distortions else 0.0
 
     parts = [np.asarray(s, dtype=np.float64)[:2].T for s in drawing if len(s) and len(s[0])]
     if not parts:
@@ -56,17 +60,17 @@ def child_proxy_drawing(
     pts = np.concatenate(parts)
     size = max(float(np.ptp(pts, axis=0).max()), 1.0)
     # Missing parts: a child stops early or leaves details out (the first stroke stays).
-    if len(parts) >= 2 and rng.random() < chance(0.5):
-        parts = [parts[0]] + [p for p in parts[1:] if rng.random() >= chance(0.4)]
+    if len(parts) >= 2 and rng.random() < chance(0.5, "missing"):
+        parts = [parts[0]] + [p for p in parts[1:] if rng.random() >= chance(0.4, "missing")]
     out = []
     for p in parts:
         mid = p.mean(axis=0)
-        if rng.random() < chance(0.5):  # proportions: this part drawn much bigger or smaller
+        if rng.random() < chance(0.5, "proportions"):  # proportions: this part drawn much bigger or smaller
             p = (p - mid) * float(np.exp(rng.normal(0.0, 0.35) * k_s)) + mid
-        if rng.random() < chance(0.5):  # the part floats free of the others
+        if rng.random() < chance(0.5, "floating"):  # the part floats free of the others
             p = p + rng.uniform(-0.12, 0.12, 2) * size * k_s
         out.append(p)
-    if rng.random() < chance(0.5):  # a shaky hand: smoothed noise along densely resampled lines
+    if rng.random() < chance(0.5, "shaky"):  # a shaky hand: smoothed noise along densely resampled lines
         shaky = []
         for p in out:
             q = _polyline_resample(p, 0.03 * size)
@@ -75,14 +79,14 @@ def child_proxy_drawing(
                 noise = (noise + np.roll(noise, 1, axis=0) + np.roll(noise, -1, axis=0)) / 3
             shaky.append(q + noise)
         out = shaky
-    if rng.random() < chance(0.3):  # loops of colouring-in inside one part
+    if rng.random() < chance(0.3, "scribble"):  # loops of colouring-in inside one part
         p = out[int(rng.integers(len(out)))]
         lo, hi = p.min(axis=0), p.max(axis=0)
         t = np.linspace(0, 2 * np.pi * rng.integers(2, 5), 60)
         r = (hi - lo) * 0.25
         c = (lo + hi) / 2
         out.append(np.column_stack([c[0] + r[0] * np.cos(t) * (1 + 0.2 * np.sin(3 * t)), c[1] + r[1] * np.sin(t)]))
-    if rng.random() < chance(0.3):  # the paper was tilted
+    if rng.random() < chance(0.3, "tilt"):  # the paper was tilted
         a = np.deg2rad(rng.uniform(-25, 25) * k_s)
         rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         centre = np.concatenate(out).mean(axis=0)
@@ -94,7 +98,8 @@ def child_proxy_drawing(
 
 
 def child_proxy_set(
-    drawings: Sequence[Any], seed: int = PROXY_SEED, strength: float = 1.0
+    drawings: Sequence[Any], seed: int = PROXY_SEED, strength: float = 1.0,
+    distortions: Collection[str] = DISTORTIONS,
 ) -> list[list[list[list[float]]]]:
     """The proxy version of every drawing, drawing i distorted with (seed, i)."""
-    return [child_proxy_drawing(d, i, seed, strength) for i, d in enumerate(drawings)]
+    return [child_proxy_drawing(d, i, seed, strength, distortions) for i, d in enumerate(drawings)]

@@ -160,6 +160,7 @@ def evaluate(
     child_proxy: bool = False,
     unrecognized_only: bool = False,
     proxy_strength: float = 1.0,
+    proxy_distortions: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Within-category accuracy of each category's model on the drawings under `data`.
 
@@ -168,14 +169,16 @@ def evaluate(
     """
     strokes = _collect_strokes(data, unrecognized_only)
     if child_proxy:
-        from inference.child_proxy import child_proxy_set
+        from inference.child_proxy import DISTORTIONS, child_proxy_set
 
-        strokes = {w: child_proxy_set(ds, strength=proxy_strength) for w, ds in strokes.items()}
+        only = tuple(proxy_distortions or DISTORTIONS)
+        strokes = {w: child_proxy_set(ds, strength=proxy_strength, distortions=only) for w, ds in strokes.items()}
     bitmaps = {} if (child_proxy or unrecognized_only) else _collect_bitmaps(data)
     runners: dict[str, ModelRunner] = {}
     result: dict[str, Any] = {"data": str(data), "threshold": threshold, "runtime": runtime, "categories": {},
                               "child_proxy": child_proxy, "unrecognized_only": unrecognized_only,
-                              "proxy_strength": proxy_strength if child_proxy else None}
+                              "proxy_strength": proxy_strength if child_proxy else None,
+                              "proxy_distortions": list(proxy_distortions) if child_proxy and proxy_distortions else None}
     rng = np.random.default_rng(seed)
     for cat in categories:
         name = cat["model"]
@@ -239,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--child-proxy", action="store_true", help="distort the drawings with the child-likeness proxy first")
     ap.add_argument("--proxy-strength", type=float, default=1.0,
                     help="with --child-proxy: its strength (inference.child_proxy.BAND_STRENGTH: 0.6 for 7-8, 1.6 for 3-4)")
+    ap.add_argument("--proxy-only", default=None,
+                    help="with --child-proxy: only these distortions, comma-separated (missing, proportions, floating, shaky, scribble, tilt)")
     ap.add_argument("--unrecognized-only", action="store_true", help="only drawings marked recognized: false (Google's misses)")
     ap.add_argument("--model", default=None, help="serve every category with this model directory instead of the file's")
     args = ap.parse_args(argv)
@@ -256,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         cats = [dict(c, model=args.model) for c in cats]
     res = evaluate(args.data, cats, args.models, args.runtime, args.threshold, args.max_per_label,
                    child_proxy=args.child_proxy, unrecognized_only=args.unrecognized_only,
-                   proxy_strength=args.proxy_strength)
+                   proxy_strength=args.proxy_strength,
+                   proxy_distortions=[d.strip() for d in args.proxy_only.split(",")] if args.proxy_only else None)
     if args.json:
         print(json.dumps(res, indent=1, ensure_ascii=False))
     else:

@@ -79,3 +79,16 @@ def test_baked_temperature_equals_dividing_the_logits() -> None:
     want = np.power(p, 0.5)
     want /= want.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-5)
+
+
+def test_each_distortion_can_be_measured_alone_and_none_is_the_drawing_itself() -> None:
+    from inference.child_proxy import DISTORTIONS
+
+    ds = _drawings()
+    plain = child_proxy_set(ds, distortions=())
+    for p, d in zip(plain, ds):  # nothing distorted: the same picture through the serving path
+        np.testing.assert_allclose(rasterize(p, SPEC, fmt="columns"), rasterize(d, SPEC, fmt="columns"), atol=0.02)
+    full = child_proxy_set(ds)
+    assert child_proxy_set(ds, distortions=DISTORTIONS) == full
+    alone = {name: child_proxy_set(ds, distortions=(name,)) for name in DISTORTIONS}
+    assert all(v != plain for v in alone.values())  # every distortion changes some drawing
