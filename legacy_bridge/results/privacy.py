@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .privacy_tables import deletion_log, erasure_markers, erasure_subject_key, research_consents
 from .repo import delete_player
+from .scrub import rewrite_redis_persistence, scrub_results_database, scrub_sqlite
 from .tables import drawing_strokes, drawings, games, players, stage_guesses, stages
 
 log = structlog.get_logger("legacy_bridge.privacy")
@@ -90,6 +91,9 @@ class DeletionReport:
 
     reason: str
     counts: dict[str, int] = field(default_factory=dict)
+    # Stores whose files were rewritten after the deletion ("outbox_file", "results_sqlite",
+    # "redis_aof", "redis_rdb"): kept out of `counts`, which the deletion log holds.
+    scrubbed: list[str] = field(default_factory=list)
 
     def add(self, key: str, n: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + int(n)
@@ -238,6 +242,7 @@ def _clean_sqlite_outbox(path: Path, player_id: str, erase: bool) -> int:
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     touched = 0
     try:
+        db.execute("PRAGMA secure_delete=ON")
         db.execute("BEGIN IMMEDIATE")
         for table in ("outbox", "dead_letters"):
             try:
@@ -262,10 +267,10 @@ def _clean_sqlite_outbox(path: Path, player_id: str, erase: bool) -> int:
                                (json.dumps(data, ensure_ascii=False, separators=(",", ":")),
                                 seq))
         db.execute("COMMIT")
-        if touched:
-            # Deleted pages must not linger in the WAL or free pages of the file.
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            db.execute("VACUUM")
+        # Always, even when no entry is left to delete: entries the drainer already wrote to
+        # the database and acknowledged still have their bytes in the `-wal` file's old frames
+        # and in free pages of the file.
+        scrub_sqlite(db)
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
@@ -289,6 +294,19 @@ async def _clean_local(local: LocalStores | None, player_id: str, erase: bool,
                    await asyncio.to_thread(_clean_sqlite_outbox, Path(path), player_id, erase))
     if local.store is not None:
         await _clean_live_store(local.store, player_id, report)
+
+
+async def _scrub(engine: AsyncEngine, local: LocalStores | None,
+                 report: DeletionReport) -> None:
+    """After the rows are gone, their bytes leave the files (`scrub`): the SQLite outbox files
+    were scrubbed while cleaned; here the results database (SQLite) and Redis's AOF / RDB."""
+    if local is not None and local.outbox_files:
+        report.scrubbed.append("outbox_file")
+    if await scrub_results_database(engine):
+        report.scrubbed.append("results_sqlite")
+    if local is not None and local.redis is not None:
+        report.scrubbed.extend(f"redis_{kind}" for kind in
+                               await rewrite_redis_persistence(local.redis))
 
 
 # --------------------------------------------------------------------------- deletions
@@ -343,6 +361,7 @@ async def withdraw_consent(*, engine: AsyncEngine, player_id: str, withdrawn_by_
         report.add("drawing_strokes", s)
         await _log_deletion(conn, reason="withdrawal", player_id=player_id,
                             requested_by_role=withdrawn_by_role, counts=report.counts, at=at)
+    await _scrub(engine, local, report)
     log.info("privacy.withdrawal", counts=report.counts)  # no player id in logs
     return report
 
@@ -379,6 +398,7 @@ async def erase_player(*, engine: AsyncEngine, player_id: str, requested_by_role
             research_consents.c.player_id == player_id))).rowcount)
         await _log_deletion(conn, reason="erasure", player_id=player_id,
                             requested_by_role=requested_by_role, counts=report.counts, at=at)
+    await _scrub(engine, local, report)
     log.info("privacy.erasure", counts=report.counts)
     return report
 

@@ -122,7 +122,7 @@ async def withdraw_consent(player_id: PlayerId, body: WithdrawIn,
     report = await privacy.withdraw_consent(engine=engine, player_id=_player(player_id),
                                             withdrawn_by_role=body.role,
                                             withdrawn_by_name=body.name, local=local)
-    return {"withdrawn": True, "deleted": report.counts}
+    return {"withdrawn": True, "deleted": report.counts, "scrubbed": report.scrubbed}
 
 
 @router.delete("/players/{player_id}")
@@ -132,4 +132,4 @@ async def erase_player(player_id: PlayerId, body: EraseIn,
     """A deletion request: everything about the child is deleted everywhere now."""
     report = await privacy.erase_player(engine=engine, player_id=_player(player_id),
                                         requested_by_role=body.role, local=local)
-    return {"erased": True, "deleted": report.counts}
+    return {"erased": True, "deleted": report.counts, "scrubbed": report.scrubbed}

@@ -1,0 +1,159 @@
+"""Erasure reaches every byte on disk: the server on embedded defaults (SQLite results database,
+SQLite outbox, in-process game store) erases one child and withdraws another over HTTP, and
+then every byte of every file under DATA_DIR is scanned for the erased child's id and for the
+stroke points of both. The scan runs while the server is still up (the outbox file and its
+`-wal` are open) and again after it stopped.
+
+Points are made recognisable: each child's x coordinates carry a fraction of its own
+(k + 21/64, k + 29/64, k + 37/64, exact in binary), so a point is found by its text in any JSON
+encoding (`105.328125`), and a child we keep is found by the same scan (the scan can fail)."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from fastapi.testclient import TestClient
+
+from game.store import open_store
+from legacy_bridge.results import privacy
+from legacy_bridge.results.codec import encode_game
+from legacy_bridge.results.outbox import RedisOutbox
+from legacy_bridge.results.scrub import rewrite_redis_persistence
+from server.app import create_app
+from server.lifespan import Components
+from server.settings import Settings
+from tests.server.conftest import FixedTopics, ScriptedRecognizer
+from tests.utils.throwaway_redis import ThrowawayRedis
+
+from .helpers import T0_MS, make_game
+from .test_deletion import live_game
+
+CONSENT = {"Authorization": "Bearer consent-secret"}
+FRACTIONS = {"erased": 0.328125, "withdrawn": 0.453125, "kept": 0.578125}
+
+
+def marked_game(seed: int, player: str, fraction: float, started_at_ms: int):
+    """A finished game whose every stroke point has an x ending in `fraction`."""
+    game = make_game(seed, player=player, labels=("cat", "dog", "pig"),
+                     started_at_ms=started_at_ms)
+    stages = []
+    for i, stage in enumerate(game.stages):
+        strokes = tuple(
+            tuple((float(100 + seed * 300 + i * 100 + j * 7 + k) + fraction,
+                   float(200 + k) + 0.671875, float(16 * k)) for k in range(40))
+            for j in range(3))
+        stages.append(dataclasses.replace(stage, strokes=strokes))
+    return dataclasses.replace(game, stages=tuple(stages))
+
+
+def point_texts(games) -> set[bytes]:
+    return {repr(p[0]).encode() for g in games for s in g.stages for st in s.strokes for p in st}
+
+
+def scan(data_dir: Path, needles: set[bytes]) -> dict[str, int]:
+    """File (relative path) -> how many of `needles` its bytes contain, for every file."""
+    found = {}
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        n = sum(1 for needle in needles if needle in data)
+        if n:
+            found[path.relative_to(data_dir).as_posix()] = n
+    return found
+
+
+def test_erasure_and_withdrawal_leave_no_byte_in_any_file_under_data_dir(tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    kids = {role: f"kid{role[0]}{tag}x" for role in FRACTIONS}
+    games = {role: [marked_game(n * 2 + i, kid, FRACTIONS[role], T0_MS + i * 3_600_000)
+                    for i in range(2)]
+             for n, (role, kid) in enumerate(kids.items())}
+    data_dir = tmp_path / "data"
+    settings = Settings(_env_file=None, data_dir=data_dir, consent_token="consent-secret")
+    app = create_app(settings, Components(recognizer=ScriptedRecognizer(), topics=FixedTopics()))
+    with TestClient(app) as client:
+        for role, kid in kids.items():
+            r = client.post(f"/privacy/players/{kid}/consent", headers=CONSENT,
+                            json={"role": "guardian"})
+            if r.status_code == 503:  # the schema is migrated in the background
+                client.portal.call(app.state.results.schema_ready)
+                r = client.post(f"/privacy/players/{kid}/consent", headers=CONSENT,
+                                json={"role": "guardian"})
+            assert r.status_code == 201, r.text
+        for role in kids:  # through the game's record path: outbox file, then the database
+            for g in games[role]:
+                client.portal.call(app.state.results.record, g)
+        client.portal.call(app.state.results.wait_drained, 60)
+        before = scan(data_dir, {kids["erased"].encode()} | point_texts(games["erased"]))
+        assert before, "the erased child's data was on disk before (the scan finds it)"
+
+        r = client.request("DELETE", f"/privacy/players/{kids['erased']}", headers=CONSENT,
+                           json={"role": "guardian"})
+        assert r.status_code == 200, r.text
+        r = client.post(f"/privacy/players/{kids['withdrawn']}/consent/withdraw",
+                        headers=CONSENT, json={"role": "guardian"})
+        assert r.status_code == 200, r.text
+
+        gone = {kids["erased"].encode()} | point_texts(games["erased"]) \
+            | point_texts(games["withdrawn"])
+        assert scan(data_dir, gone) == {}, "while the server runs"
+        kept = scan(data_dir, point_texts(games["kept"]))
+        assert sum(kept.values()) >= len(point_texts(games["kept"])), kept
+    assert scan(data_dir, gone) == {}, "after the server stopped"
+
+
+@pytest.fixture
+def aof_redis(tmp_path) -> Iterator[ThrowawayRedis]:
+    """A Redis of our own with AOF (always fsync) and RDB snapshots, both uncompressed and the
+    AOF without an RDB preamble, so a scan of its files sees every value as text."""
+    server = ThrowawayRedis(tmp_path, extra_args=(
+        "--save", "3600 1", "--rdbcompression", "no", "--aof-use-rdb-preamble", "no")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_erasure_rewrites_the_redis_aof_and_snapshot(aof_redis, results_engine):
+    tag = uuid.uuid4().hex[:8]
+    kids = {role: f"kid{role[0]}{tag}x" for role in FRACTIONS}
+    games = {role: [marked_game(n * 2 + i, kid, FRACTIONS[role], T0_MS + i * 3_600_000)
+                    for i in range(2)]
+             for n, (role, kid) in enumerate(kids.items())}
+    client = aioredis.Redis.from_url(aof_redis.url)
+    store = open_store(aof_redis.url)
+    try:
+        outbox = RedisOutbox(client)
+        for role in kids:
+            # One game already drained (appended, then acknowledged: only the AOF remembers
+            # it) and one still waiting in the stream.
+            drained, waiting = games[role]
+            await outbox.append(drained.game_id, encode_game(drained))
+            (entry,) = [e for e in await outbox.peek(100) if e.game_id == drained.game_id]
+            await outbox.ack(entry.entry_id)
+            await outbox.append(waiting.game_id, encode_game(waiting))
+            await live_game(store, f"live-{kids[role]}", kids[role])
+        await client.bgsave()  # a snapshot from before the deletion is on disk too
+        await rewrite_redis_persistence(client)  # (waits for it; then takes its own)
+        erased_needles = {kids["erased"].encode()} | point_texts(games["erased"])
+        assert scan(aof_redis.dir, erased_needles), "on disk before (the scan finds it)"
+
+        local = privacy.LocalStores(store=store, redis=client)
+        erased = await privacy.erase_player(engine=results_engine, player_id=kids["erased"],
+                                            requested_by_role="guardian", local=local)
+        withdrawn = await privacy.withdraw_consent(
+            engine=results_engine, player_id=kids["withdrawn"], withdrawn_by_role="teacher",
+            local=local)
+    finally:
+        await store.aclose()
+        await client.aclose()
+    for report in (erased, withdrawn):
+        assert {"redis_aof", "redis_rdb"} <= set(report.scrubbed), report.scrubbed
+    assert {p.name for p in aof_redis.dir.rglob("*") if p.is_file()} >= {"dump.rdb"}
+    gone = erased_needles | point_texts(games["withdrawn"])
+    assert scan(aof_redis.dir, gone) == {}
+    kept = scan(aof_redis.dir, point_texts(games["kept"][1:]))  # the waiting game, kept
+    assert {name for name in kept} >= {"dump.rdb"} and len(kept) >= 2, kept
