@@ -31,6 +31,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from game.ids import check_player_id
+
 from .privacy_tables import deletion_log, erasure_markers, erasure_subject_key, research_consents
 from .repo import delete_player
 from .scrub import rewrite_redis_persistence, scrub_results_database, scrub_sqlite
@@ -115,8 +117,7 @@ async def record_consent(*, engine: AsyncEngine, player_id: str, policy_version:
     or "teacher", optionally the adult's name). An already active consent is superseded (marked
     withdrawn at the same instant, by the same adult) so at most one consent is active."""
     _check_role(granted_by_role)
-    if not player_id or len(player_id) > 64:
-        raise ValueError("player_id must be 1..64 characters")
+    check_player_id(player_id)
     at = _naive_utc(now or utcnow())
     async with engine.begin() as conn:
         await conn.execute(research_consents.update().where(
@@ -134,6 +135,7 @@ async def record_consent(*, engine: AsyncEngine, player_id: str, policy_version:
 
 async def consents_of_player(*, engine: AsyncEngine, player_id: str) -> list[Consent]:
     """Every consent record of a player, oldest first."""
+    check_player_id(player_id)
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(research_consents).where(
             research_consents.c.player_id == player_id).order_by(research_consents.c.id))).all()
@@ -342,6 +344,7 @@ async def withdraw_consent(*, engine: AsyncEngine, player_id: str, withdrawn_by_
     the outbox (strokes stripped, the school's result kept) and the live game store. The consent
     rows stay, marked withdrawn (the record that consent was withdrawn, and when)."""
     _check_role(withdrawn_by_role)
+    check_player_id(player_id)
     at = _naive_utc(now or utcnow())
     report = DeletionReport("withdrawal")
     await _clean_local(local, player_id, erase=False, report=report)
@@ -373,6 +376,7 @@ async def erase_player(*, engine: AsyncEngine, player_id: str, requested_by_role
     games, stages, guesses, drawings, consent records), the outbox and the live game store. Only
     a deletion-log row with counts and a salted hash remains."""
     _check_role(requested_by_role)
+    check_player_id(player_id)
     at = _naive_utc(now or utcnow())
     report = DeletionReport("erasure")
     # First the marker: from now on no game of this player that has already ended can be

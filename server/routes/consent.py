@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from game.ids import InvalidPlayerId, check_player_id
 from legacy_bridge.results import privacy
 from server.auth import get_settings, require_consent_token
 from server.settings import Settings
@@ -68,10 +69,11 @@ def get_local_stores(request: Request,
 
 
 def _player(player_id: str) -> str:
-    if not 1 <= len(player_id) <= 64:
-        raise HTTPException(422,
-                            "player_id must be 1..64 characters")
-    return player_id
+    # The protocol's rule (game.ids), so consent can only be given for an id a tablet can use.
+    try:
+        return check_player_id(player_id)
+    except InvalidPlayerId as e:
+        raise HTTPException(422, f"player_id: {e}") from None
 
 
 class ConsentIn(BaseModel):
