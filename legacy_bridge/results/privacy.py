@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from game.ids import check_player_id
 
+from .consent_fields import check_adult_name, check_policy_version
 from .privacy_tables import deletion_log, erasure_markers, erasure_subject_key, research_consents
 from .repo import delete_player
 from .scrub import rewrite_redis_persistence, scrub_results_database, scrub_sqlite
@@ -118,6 +119,8 @@ async def record_consent(*, engine: AsyncEngine, player_id: str, policy_version:
     withdrawn at the same instant, by the same adult) so at most one consent is active."""
     _check_role(granted_by_role)
     check_player_id(player_id)
+    policy_version = check_policy_version(policy_version)
+    granted_by_name = check_adult_name(granted_by_name)
     at = _naive_utc(now or utcnow())
     async with engine.begin() as conn:
         await conn.execute(research_consents.update().where(
@@ -345,6 +348,7 @@ async def withdraw_consent(*, engine: AsyncEngine, player_id: str, withdrawn_by_
     rows stay, marked withdrawn (the record that consent was withdrawn, and when)."""
     _check_role(withdrawn_by_role)
     check_player_id(player_id)
+    withdrawn_by_name = check_adult_name(withdrawn_by_name)
     at = _naive_utc(now or utcnow())
     report = DeletionReport("withdrawal")
     await _clean_local(local, player_id, erase=False, report=report)

@@ -16,14 +16,15 @@ the outbox stream, and the SQLite outbox file under DATA_DIR).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from game.ids import InvalidPlayerId, check_player_id
 from legacy_bridge.results import privacy
+from legacy_bridge.results.consent_fields import check_adult_name, check_policy_version
 from server.auth import get_settings, require_consent_token
 from server.settings import Settings
 
@@ -76,21 +77,30 @@ def _player(player_id: str) -> str:
         raise HTTPException(422, f"player_id: {e}") from None
 
 
+# The same checks as the privacy functions, here so that a bad field is a 422 naming the field.
+AdultName = Annotated[str | None, AfterValidator(check_adult_name)]
+PolicyVersion = Annotated[str | None, AfterValidator(
+    lambda v: None if v is None else check_policy_version(v))]
+
+
 class ConsentIn(BaseModel):
     """Who records consent: the adult's role and, optionally, name (not the child's)."""
 
+    model_config = ConfigDict(extra="forbid")
     role: Role
-    name: str | None = Field(None, max_length=128)
-    policy_version: str | None = Field(
-        None, max_length=32, description="Version of the consent text; default: the server's.")
+    name: AdultName = Field(None, description="The adult's name as known to the school.")
+    policy_version: PolicyVersion = Field(
+        None, description="Version of the consent text; default: the server's.")
 
 
 class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     role: Role
-    name: str | None = Field(None, max_length=128)
+    name: AdultName = None
 
 
 class EraseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     role: Role
 
 

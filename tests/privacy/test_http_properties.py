@@ -6,7 +6,10 @@ The app is the real routers on the embedded SQLite results database; the checks 
 really goes are in test_deletion.py and test_erasure_on_disk.py."""
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -19,6 +22,7 @@ from hypothesis import strategies as st
 from game.ids import is_player_id
 from legacy_bridge.bridge import create_results_engine
 from legacy_bridge.results.migrate import upgrade
+from server.errors import install_error_handlers
 from tests.export.test_routes import CT, RT, app_for
 
 NASTY_IDS = ["..", "x", "😀" * 8, "abc\x00defgh", "abcd efgh\u202eij", "kid-0001\n",
@@ -52,9 +56,19 @@ def api(tmp_path) -> Iterator[Api]:
     upgrade(f"sqlite+aiosqlite:///{db_path}")
     engine = create_results_engine(f"sqlite+aiosqlite:///{db_path}")
     app = app_for(engine, consent_token="consent-secret", research_token="research-secret")
+    install_error_handlers(app)  # as create_app does
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, db_path)
         client.portal.call(engine.dispose)
+
+
+def send(api: Api, method: str, url: str, body: object = None):
+    """A request with `body` as JSON text escaped to ASCII (so a lone surrogate such as
+    "\\ud800" reaches the server as a JSON escape, as any client could send it)."""
+    if method == "GET":
+        return api.client.get(url, headers=CT)
+    return api.client.request(method, url, content=json.dumps(body),
+                              headers={**CT, "Content-Type": "application/json"})
 
 
 def url_of(player_id: str, tail: str = "") -> str:
@@ -70,7 +84,7 @@ def assert_refused_cleanly(response, before, api: Api) -> None:
 @pytest.mark.parametrize("player_id", NASTY_IDS)
 def test_consent_is_refused_for_ids_the_protocol_forbids(api, player_id):
     before = api.snapshot()
-    r = api.client.post(url_of(player_id, "/consent"), headers=CT, json={"role": "guardian"})
+    r = send(api, "POST", url_of(player_id, "/consent"), {"role": "guardian"})
     assert_refused_cleanly(r, before, api)
 
 
@@ -78,9 +92,87 @@ def test_consent_is_refused_for_ids_the_protocol_forbids(api, player_id):
 @given(player_id=player_ids)
 def test_consent_is_recorded_exactly_for_valid_player_ids(api, player_id):
     before = api.snapshot()
-    r = api.client.post(url_of(player_id, "/consent"), headers=CT, json={"role": "guardian"})
+    r = send(api, "POST", url_of(player_id, "/consent"), {"role": "guardian"})
     if is_player_id(player_id):
         assert r.status_code == 201, r.text
         assert r.json()["consent"]["active"] is True
     else:
         assert_refused_cleanly(r, before, api)
+
+
+JOINERS = {"\u200c", "\u200d"}
+
+
+def name_is_keepable(name: str) -> bool:
+    """docs/privacy.md's rule for the adult's name, written out here."""
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+           and c not in JOINERS for c in name):
+        return False
+    kept = unicodedata.normalize("NFC", name).strip(" ")
+    return bool(kept.strip()) and len(kept) <= 128
+
+
+NASTY_NAMES = ["a\u0000b", "Ms Kim\n", "\u202eKim", "Kim\u2066x", "\ud800", "", "   ",
+               "x" * 129, "Ms\tKim", "\x1b[31mKim"]
+names = st.one_of(st.sampled_from(NASTY_NAMES), st.text(max_size=140),
+                  st.sampled_from(["Ms Kim", "김민지", "Ana María", "زهرا\u200cمحمدی", "O'Brien"]))
+
+
+@pytest.mark.parametrize("name", NASTY_NAMES)
+def test_a_refused_name_does_not_supersede_the_childs_consent(api, name):
+    url = url_of("kid-name-0001", "/consent")
+    first = send(api, "POST", url, {"role": "guardian", "name": "Parent"})
+    assert first.status_code == 201, first.text
+    before = api.snapshot()
+    r = send(api, "POST", url, {"role": "teacher", "name": name})
+    assert_refused_cleanly(r, before, api)
+    assert "name" in r.text
+    r = send(api, "POST", url_of("kid-name-0001", "/consent/withdraw"),
+             {"role": "teacher", "name": name})
+    assert_refused_cleanly(r, before, api)
+    (consent,) = send(api, "GET", url).json()["consents"]
+    assert consent["active"] and consent["granted_by_name"] == "Parent"
+
+
+@HYPOTHESIS
+@given(name=names, role=st.sampled_from(["guardian", "teacher", "child", ""]),
+       policy=st.one_of(st.none(), st.text(max_size=40), st.sampled_from(["2026-11", "v1.2_b"])))
+def test_consent_bodies_are_kept_exactly_when_valid(api, name, role, policy):
+    body = {"role": role, "name": name}
+    if policy is not None:
+        body["policy_version"] = policy
+    before = api.snapshot()
+    r = send(api, "POST", url_of("kid-body-0001", "/consent"), body)
+    valid = (role in ("guardian", "teacher") and name_is_keepable(name)
+             and (policy is None or re.fullmatch(r"[A-Za-z0-9._-]{1,32}", policy, re.ASCII)))
+    if valid:
+        assert r.status_code == 201, r.text
+        kept = r.json()["consent"]["granted_by_name"]
+        assert kept == unicodedata.normalize("NFC", name).strip(" ")
+    else:
+        assert_refused_cleanly(r, before, api)
+
+
+bodies = st.one_of(
+    st.none(), st.integers(), st.text(max_size=20),
+    st.dictionaries(st.sampled_from(["role", "name", "policy_version", "child_name", "x"]),
+                    st.one_of(st.none(), st.text(max_size=10), st.integers(),
+                              st.sampled_from(["guardian", "teacher"]),
+                              st.lists(st.integers(), max_size=2)), max_size=4))
+
+
+@HYPOTHESIS
+@given(player_id=player_ids, body=bodies,
+       endpoint=st.sampled_from(["consent", "withdraw", "erase", "get"]))
+def test_any_request_to_the_privacy_endpoints_is_answered_without_a_server_error(
+        api, player_id, body, endpoint):
+    method, tail, ok = {"consent": ("POST", "/consent", 201),
+                        "withdraw": ("POST", "/consent/withdraw", 200),
+                        "erase": ("DELETE", "", 200), "get": ("GET", "/consent", 200)}[endpoint]
+    before = api.snapshot()
+    r = send(api, method, url_of(player_id, tail), body)
+    assert r.status_code == ok or 400 <= r.status_code < 500, (r.status_code, r.text[:300])
+    if r.status_code != ok or method == "GET":
+        assert api.snapshot() == before
+    if r.status_code >= 400:
+        assert r.json().get("detail")
