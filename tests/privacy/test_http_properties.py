@@ -11,6 +11,7 @@ import re
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -176,3 +177,58 @@ def test_any_request_to_the_privacy_endpoints_is_answered_without_a_server_error
         assert api.snapshot() == before
     if r.status_code >= 400:
         assert r.json().get("detail")
+
+
+EXTREME_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01",
+                 "9999-12-31T23:59:59.999999", "2026-02-30", "2026-09-21T25:00", "yesterday",
+                 "", " ", "2026-09-21T14:00:00Z", "2026-09-21T14:00:00+09:00", "\x00",
+                 "2026-09-21T14:00:00+24:00", "+002026-09-21"]
+times = st.one_of(
+    st.none(), st.sampled_from(EXTREME_TIMES), st.text(max_size=30),
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()))
+
+
+def expected_time(text: str | None):
+    """None (absent), a naive UTC datetime, or "bad": an independent reading of the rule."""
+    if text is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
+    except (ValueError, OverflowError):
+        return "bad"
+
+
+def test_the_date_that_raised_overflow_is_a_400_with_a_reason(api):
+    r = api.client.get("/research/export", headers=RT,
+                       params={"since": "0001-01-01T00:00:00+14:00"})
+    assert r.status_code == 400 and "since" in r.json()["detail"]
+    assert "UTC" in r.json()["detail"]
+
+
+@HYPOTHESIS
+@given(since=times, until=times,
+       age_band=st.lists(st.one_of(st.sampled_from(["3-4", "5-6", "7-8", "9-10", ""]),
+                                   st.text(max_size=5)), max_size=2),
+       recognized=st.one_of(st.none(), st.sampled_from(["true", "false", "1", "0", "maybe"]),
+                            st.text(max_size=5)),
+       label=st.lists(st.text(max_size=20), max_size=2),
+       category=st.lists(st.text(max_size=20), max_size=2))
+def test_any_export_query_is_a_200_tar_or_a_400_with_a_reason(
+        api, since, until, age_band, recognized, label, category):
+    params: dict[str, object] = {"age_band": age_band, "label": label, "category": category}
+    for key, value in (("since", since), ("until", until), ("recognized", recognized)):
+        if value is not None:
+            params[key] = value
+    r = api.client.get("/research/export", headers=RT, params=params)
+    s, u = expected_time(since), expected_time(until)
+    good = ("bad" not in (s, u) and not (s and u and s >= u)
+            and all(b in ("3-4", "5-6", "7-8") for b in age_band)
+            and (recognized is None or recognized.strip().lower()
+                 in {"true", "false", "1", "0", "yes", "no"}))
+    if good:
+        assert r.status_code == 200, r.text[:300]
+        assert r.headers["content-type"] == "application/x-tar"
+    else:
+        assert r.status_code == 400, (r.status_code, r.text[:300])
+        assert r.json()["detail"]
