@@ -63,14 +63,16 @@ def read_export(out: Path) -> dict:
     for f in manifest["files"]:
         data = (out / f["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
-    raw, simplified, bitmaps = {}, {}, {}
+    raw, simplified, bitmaps, binary = {}, {}, {}, {}
     for p in sorted((out / "raw").glob("*.ndjson")):
         raw[p.stem] = reader.read_ndjson(p)
         simplified[p.stem] = reader.read_ndjson(out / "simplified" / p.name)
         bitmaps[p.stem] = reader.read_npy(out / "numpy_bitmap" / f"{p.stem}.npy")
+        binary[p.stem] = reader.read_bin(out / "binary" / f"{p.stem}.bin")
+    assert {p.stem for p in (out / "binary").glob("*.bin")} == set(raw)
     extra = {e["key_id"]: e for e in reader.read_ndjson(out / "doodlequest" / "extra.ndjson")}
     return {"manifest": manifest, "raw": raw, "simplified": simplified, "bitmaps": bitmaps,
-            "extra": extra}
+            "binary": binary, "extra": extra}
 
 
 async def test_export_reads_back_in_googles_formats(results_engine, tmp_path):
@@ -96,8 +98,15 @@ async def test_export_reads_back_in_googles_formats(results_engine, tmp_path):
         shape, data = ex["bitmaps"][word]
         assert shape == (len(records), 784)
         assert [r["key_id"] for r in simp] == [r["key_id"] for r in records]
+        binary = ex["binary"][word]
+        assert [b["key_id"] for b in binary] == [r["key_id"] for r in records]
         got = []
-        for i, (r, sr) in enumerate(zip(records, simp)):
+        for i, (r, sr, b) in enumerate(zip(records, simp, binary)):
+            # .bin: the simplified drawing, point for point, and the same fields
+            assert b["drawing"] == sr["drawing"] and b["countrycode"] == "KR"
+            assert b["recognized"] == r["recognized"]
+            stamp = datetime.strptime(r["timestamp"][:19], "%Y-%m-%d %H:%M:%S")
+            assert b["timestamp"] == int(stamp.replace(tzinfo=UTC).timestamp())
             reader.check_record(r, simplified=False)
             reader.check_record(sr, simplified=True)
             assert r["word"] == sr["word"] == word and r["countrycode"] == "KR"
