@@ -34,7 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from game.ids import check_player_id
 
 from .consent_fields import check_adult_name, check_policy_version
-from .privacy_tables import deletion_log, erasure_markers, erasure_subject_key, research_consents
+from .privacy_tables import (
+    consent_covers_from,
+    deletion_log,
+    erasure_markers,
+    erasure_subject_key,
+    research_consents,
+)
 from .repo import delete_player
 from .scrub import rewrite_redis_persistence, scrub_results_database, scrub_sqlite
 from .tables import drawing_strokes, drawings, games, players, stage_guesses, stages
@@ -70,6 +76,7 @@ class Consent:
     withdrawn_at: datetime | None
     withdrawn_by_role: str | None
     withdrawn_by_name: str | None
+    covers_from: datetime | None = None  # games started at or after it are covered
 
     @property
     def active(self) -> bool:
@@ -81,7 +88,8 @@ class Consent:
                 "granted_by_name": self.granted_by_name,
                 "withdrawn_at": _iso(self.withdrawn_at),
                 "withdrawn_by_role": self.withdrawn_by_role,
-                "withdrawn_by_name": self.withdrawn_by_name, "active": self.active}
+                "withdrawn_by_name": self.withdrawn_by_name, "active": self.active,
+                "covers_games_from": _iso(self.covers_from or self.granted_at)}
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -116,24 +124,33 @@ async def record_consent(*, engine: AsyncEngine, player_id: str, policy_version:
                          now: datetime | None = None) -> Consent:
     """Record research consent for `player_id`, given by an adult (`granted_by_role` "guardian"
     or "teacher", optionally the adult's name). An already active consent is superseded (marked
-    withdrawn at the same instant, by the same adult) so at most one consent is active."""
+    withdrawn at the same instant, by the same adult) so at most one consent is active.
+
+    A renewal keeps what the consent it supersedes covered: its `covers_from` is carried over,
+    so games covered before (and not deleted) stay covered. A consent recorded when none is
+    active (never given, or withdrawn in between, which deleted the drawings) covers games from
+    now on only."""
     _check_role(granted_by_role)
     check_player_id(player_id)
     policy_version = check_policy_version(policy_version)
     granted_by_name = check_adult_name(granted_by_name)
     at = _naive_utc(now or utcnow())
     async with engine.begin() as conn:
-        await conn.execute(research_consents.update().where(
-            research_consents.c.player_id == player_id,
-            research_consents.c.withdrawn_at.is_(None),
-        ).values(withdrawn_at=at, withdrawn_by_role=granted_by_role,
-                 withdrawn_by_name=granted_by_name))
+        active = research_consents.c.player_id == player_id, \
+            research_consents.c.withdrawn_at.is_(None)
+        earlier = (await conn.execute(
+            sa.select(sa.func.min(consent_covers_from())).where(*active))).scalar_one()
+        covers_from = min(earlier, at) if earlier is not None else at
+        await conn.execute(research_consents.update().where(*active).values(
+            withdrawn_at=at, withdrawn_by_role=granted_by_role,
+            withdrawn_by_name=granted_by_name))
         result = await conn.execute(research_consents.insert().values(
             player_id=player_id, policy_version=policy_version, granted_at=at,
-            granted_by_role=granted_by_role, granted_by_name=granted_by_name))
+            granted_by_role=granted_by_role, granted_by_name=granted_by_name,
+            covers_from=covers_from))
         consent_id = int(result.inserted_primary_key[0])
     return Consent(consent_id, player_id, policy_version, at, granted_by_role, granted_by_name,
-                   None, None, None)
+                   None, None, None, covers_from)
 
 
 async def consents_of_player(*, engine: AsyncEngine, player_id: str) -> list[Consent]:
@@ -143,7 +160,8 @@ async def consents_of_player(*, engine: AsyncEngine, player_id: str) -> list[Con
         rows = (await conn.execute(sa.select(research_consents).where(
             research_consents.c.player_id == player_id).order_by(research_consents.c.id))).all()
     return [Consent(int(r.id), r.player_id, r.policy_version, r.granted_at, r.granted_by_role,
-                    r.granted_by_name, r.withdrawn_at, r.withdrawn_by_role, r.withdrawn_by_name)
+                    r.granted_by_name, r.withdrawn_at, r.withdrawn_by_role, r.withdrawn_by_name,
+                    r.covers_from)
             for r in rows]
 
 
@@ -154,12 +172,17 @@ async def active_consent(*, engine: AsyncEngine, player_id: str) -> Consent | No
 
 
 def consent_covers(game_started_at: Any) -> sa.ColumnElement[bool]:
-    """SQL: an active consent of the game's player granted at or before `game_started_at`
-    (a column). Used by the export and the purge so both apply the same rule."""
+    """SQL: an active consent of the game's player covering games from `game_started_at` (a
+    column) on. The purge uses it; the export joins the same condition (`covered_by`)."""
     rc = research_consents.alias("rc_cover")
-    return sa.exists(sa.select(rc.c.id).where(
-        rc.c.player_id == games.c.player_id, rc.c.withdrawn_at.is_(None),
-        rc.c.granted_at <= game_started_at))
+    return sa.exists(sa.select(rc.c.id).where(covered_by(rc, game_started_at)))
+
+
+def covered_by(rc: Any, game_started_at: Any) -> sa.ColumnElement[bool]:
+    """SQL: the consent row `rc` is active, of the game's player, and covers a game that
+    started at `game_started_at`."""
+    return sa.and_(rc.c.player_id == games.c.player_id, rc.c.withdrawn_at.is_(None),
+                   consent_covers_from(rc) <= game_started_at)
 
 
 # --------------------------------------------------------------------------- local stores

@@ -244,3 +244,23 @@ def test_batched_simplification_equals_the_rasterisers_simplify_drawing():
     drawings += [synthetic_strokes(i) for i in range(20)] + [[], [[[5.0, 5.0, 0.0]]]]
     assert simplify_batch(drawings) == [simplify_drawing(d, fmt="points") if d else []
                                         for d in drawings]
+
+
+async def test_a_renewed_consent_keeps_earlier_drawings_in_the_export(results_engine, tmp_path):
+    kid = "kid-renewed"
+    await privacy.record_consent(engine=results_engine, player_id=kid, policy_version="2026-09",
+                                 granted_by_role="guardian", now=CONSENT_AT)
+    early = make_game(60, player=kid, labels=("cat",))
+    await repo.write_game(engine=results_engine, game=early)
+    await privacy.record_consent(engine=results_engine, player_id=kid, policy_version="2026-11",
+                                 granted_by_role="guardian", now=CONSENT_AT + timedelta(days=10))
+    late = make_game(61, player=kid, labels=("dog",), started_at_ms=T0_MS + 20 * 86_400_000)
+    await repo.write_game(engine=results_engine, game=late)
+    result = await run_export(engine=results_engine, out_dir=tmp_path / "r")
+    assert result.by_label == {"cat": 1, "dog": 1}
+    ex = read_export(tmp_path / "r")
+    # both under the consent in force now
+    assert {e["consent_policy_version"] for e in ex["extra"].values()} == {"2026-11"}
+    (consent,) = [c for c in await privacy.consents_of_player(engine=results_engine,
+                                                              player_id=kid) if c.active]
+    assert consent.as_dict()["covers_games_from"].startswith(CONSENT_AT.isoformat()[:19])
