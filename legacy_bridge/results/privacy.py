@@ -42,13 +42,22 @@ from .privacy_tables import (
     research_consents,
 )
 from .repo import delete_player
-from .scrub import rewrite_redis_persistence, scrub_results_database, scrub_sqlite
+from .scrub import (
+    mariadb_retention_warnings,
+    mariadb_variables,
+    rewrite_redis_persistence,
+    scrub_results_database,
+    scrub_sqlite,
+)
 from .tables import drawing_strokes, drawings, games, players, stage_guesses, stages
 
 log = structlog.get_logger("legacy_bridge.privacy")
 
 ROLES = frozenset({"guardian", "teacher"})
 DEFAULT_OUTBOX_STREAM = "doodle:results:outbox"
+# How long cleaning an SQLite outbox file waits for the drainer's connection (a write, or a
+# reader keeping the -wal checkpoint from finishing) before the deletion fails with ScrubError.
+OUTBOX_BUSY_TIMEOUT_S = 30.0
 
 
 def utcnow() -> datetime:
@@ -105,6 +114,8 @@ class DeletionReport:
     # Stores whose files were rewritten after the deletion ("outbox_file", "results_sqlite",
     # "redis_aof", "redis_rdb"): kept out of `counts`, which the deletion log holds.
     scrubbed: list[str] = field(default_factory=list)
+    # What a store keeps anyway, by its configuration (e.g. MariaDB binary logs), as sentences.
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, key: str, n: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + int(n)
@@ -267,7 +278,7 @@ def _clean_sqlite_outbox(path: Path, player_id: str, erase: bool) -> int:
     """Same as `_clean_redis_stream` for an SQLite outbox file (WAL: safe beside the drainer)."""
     if not path.exists():
         return 0
-    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db = sqlite3.connect(path, isolation_level=None, timeout=OUTBOX_BUSY_TIMEOUT_S)
     touched = 0
     try:
         db.execute("PRAGMA secure_delete=ON")
@@ -332,6 +343,11 @@ async def _scrub(engine: AsyncEngine, local: LocalStores | None,
         report.scrubbed.append("outbox_file")
     if await scrub_results_database(engine):
         report.scrubbed.append("results_sqlite")
+    elif engine.dialect.name in ("mysql", "mariadb"):
+        try:
+            report.warnings.extend(mariadb_retention_warnings(await mariadb_variables(engine)))
+        except Exception as e:  # noqa: BLE001 - a report about the server, not the deletion
+            report.warnings.append(f"could not read the MariaDB settings: {type(e).__name__}")
     if local is not None and local.redis is not None:
         report.scrubbed.extend(f"redis_{kind}" for kind in
                                await rewrite_redis_persistence(local.redis))

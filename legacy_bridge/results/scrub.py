@@ -13,7 +13,9 @@ After a withdrawal or an erasure the caller scrubs every store it cleaned:
 - Redis: `BGREWRITEAOF` when AOF is on (the rewritten file holds only what exists now) and
   `BGSAVE` when RDB snapshots are configured, each awaited until Redis reports it finished.
 - MariaDB: nothing can be forced from here (InnoDB purges undo and reuses pages on its own,
-  binary logs expire by configuration); what a school must configure is in docs/privacy.md.
+  binary logs expire by configuration); what a school must configure is in docs/privacy.md,
+  and `mariadb_retention_warnings` tells, in the deletion's answer, what the server's settings
+  keep anyway (binary logs, query logs).
 """
 from __future__ import annotations
 
@@ -132,3 +134,54 @@ async def rewrite_redis_persistence(redis: Any, *, timeout_s: float = 120.0) -> 
             raise ScrubError(f"Redis snapshot failed: {status}")
         done.append("rdb")
     return done
+
+
+# --- MariaDB: what the server keeps after a DELETE, from its settings (docs/privacy.md)
+
+MARIADB_VARIABLES = ("log_bin", "binlog_expire_logs_seconds", "expire_logs_days", "general_log",
+                     "slow_query_log", "innodb_file_per_table")
+
+
+def _on(value: str | None) -> bool:
+    return str(value).strip().upper() in {"ON", "1", "YES", "TRUE"}
+
+
+def _number(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0
+
+
+def mariadb_retention_warnings(variables: dict[str, str]) -> list[str]:
+    """What a MariaDB configured with `variables` (SHOW GLOBAL VARIABLES) keeps of deleted rows
+    beyond the tables, as sentences for the deletion's answer; [] when configured as
+    docs/privacy.md asks. (InnoDB's free page space is always a concern: the periodic
+    OPTIMIZE TABLE in the docs handles it, and no setting reports it.)"""
+    out = []
+    if _on(variables.get("log_bin")):
+        days = max(_number(variables.get("binlog_expire_logs_seconds")) / 86400,
+                   _number(variables.get("expire_logs_days")))
+        if days <= 0:
+            out.append("binary logs are on and never expire: the deleted rows stay in them "
+                       "(set binlog_expire_logs_seconds)")
+        else:
+            out.append(f"binary logs keep the deleted rows for up to {days:g} days")
+    if _on(variables.get("general_log")):
+        out.append("the general query log is on: it holds the statements that wrote the "
+                   "drawings (set general_log = OFF and remove the log file)")
+    if _on(variables.get("slow_query_log")):
+        out.append("the slow query log is on: it may hold statements that wrote drawings")
+    if "innodb_file_per_table" in variables and not _on(variables["innodb_file_per_table"]):
+        out.append("innodb_file_per_table is off: OPTIMIZE TABLE cannot rewrite deleted rows "
+                   "out of the shared system tablespace")
+    return out
+
+
+async def mariadb_variables(engine: AsyncEngine) -> dict[str, str]:
+    """The server's values of MARIADB_VARIABLES (those it has)."""
+    names = ", ".join(f"'{n}'" for n in MARIADB_VARIABLES)  # constants, not input
+    async with engine.connect() as conn:
+        rows = (await conn.exec_driver_sql(
+            f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({names})")).all()
+    return {str(name): str(value) for name, value in rows}

@@ -15,16 +15,22 @@ the outbox stream, and the SQLite outbox file under DATA_DIR).
 """
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from game.ids import InvalidPlayerId, check_player_id
 from legacy_bridge.results import privacy
 from legacy_bridge.results.consent_fields import check_adult_name, check_policy_version
+from legacy_bridge.results.scrub import ScrubError
 from server.auth import get_settings, require_consent_token
 from server.settings import Settings
 
@@ -83,6 +89,23 @@ PolicyVersion = Annotated[str | None, AfterValidator(
     lambda v: None if v is None else check_policy_version(v))]
 
 
+@contextlib.asynccontextmanager
+async def _deletion_may_fail() -> AsyncIterator[None]:
+    """A store that is down, or files that could not be scrubbed, make a 503 that says to repeat
+    the request (a deletion is idempotent and scrubs on every run), never a 500 and never a
+    success while bytes remain."""
+    try:
+        yield
+    except ScrubError as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the rows are deleted but not yet every file: {e}; repeat the "
+                            "request", headers={"Retry-After": "30"}) from None
+    except (ConnectionError, TimeoutError, OSError, RedisError, DBAPIError, sqlite3.Error) as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"a store is unavailable ({type(e).__name__}); the deletion is not "
+                            "complete: repeat the request", headers={"Retry-After": "30"}) from None
+
+
 class ConsentIn(BaseModel):
     """Who records consent: the adult's role and, optionally, name (not the child's)."""
 
@@ -131,10 +154,13 @@ async def withdraw_consent(player_id: PlayerId, body: WithdrawIn,
                            local: privacy.LocalStores = Depends(get_local_stores)
                            ) -> dict[str, Any]:
     """Withdraw consent; the child's drawings are deleted everywhere now (results stay)."""
-    report = await privacy.withdraw_consent(engine=engine, player_id=_player(player_id),
-                                            withdrawn_by_role=body.role,
-                                            withdrawn_by_name=body.name, local=local)
-    return {"withdrawn": True, "deleted": report.counts, "scrubbed": report.scrubbed}
+    player_id = _player(player_id)
+    async with _deletion_may_fail():
+        report = await privacy.withdraw_consent(engine=engine, player_id=player_id,
+                                                withdrawn_by_role=body.role,
+                                                withdrawn_by_name=body.name, local=local)
+    return {"withdrawn": True, "deleted": report.counts, "scrubbed": report.scrubbed,
+            "warnings": report.warnings}
 
 
 @router.delete("/players/{player_id}")
@@ -142,6 +168,9 @@ async def erase_player(player_id: PlayerId, body: EraseIn,
                        engine: AsyncEngine = Depends(get_results_engine),
                        local: privacy.LocalStores = Depends(get_local_stores)) -> dict[str, Any]:
     """A deletion request: everything about the child is deleted everywhere now."""
-    report = await privacy.erase_player(engine=engine, player_id=_player(player_id),
-                                        requested_by_role=body.role, local=local)
-    return {"erased": True, "deleted": report.counts, "scrubbed": report.scrubbed}
+    player_id = _player(player_id)
+    async with _deletion_may_fail():
+        report = await privacy.erase_player(engine=engine, player_id=player_id,
+                                            requested_by_role=body.role, local=local)
+    return {"erased": True, "deleted": report.counts, "scrubbed": report.scrubbed,
+            "warnings": report.warnings}

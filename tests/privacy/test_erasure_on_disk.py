@@ -10,6 +10,7 @@ encoding (`105.328125`), and a child we keep is found by the same scan (the scan
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,8 @@ import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 
 from game.store import open_store
-from legacy_bridge.results import privacy
+from legacy_bridge.bridge import create_results_engine
+from legacy_bridge.results import privacy, scrub
 from legacy_bridge.results.codec import encode_game
 from legacy_bridge.results.outbox import RedisOutbox
 from legacy_bridge.results.scrub import rewrite_redis_persistence
@@ -157,3 +159,86 @@ async def test_erasure_rewrites_the_redis_aof_and_snapshot(aof_redis, results_en
     assert scan(aof_redis.dir, gone) == {}
     kept = scan(aof_redis.dir, point_texts(games["kept"][1:]))  # the waiting game, kept
     assert {name for name in kept} >= {"dump.rdb"} and len(kept) >= 2, kept
+
+
+async def test_an_erasure_that_cannot_empty_the_wal_says_so_and_succeeds_when_repeated(
+        tmp_path, monkeypatch):
+    # A reader holding an old snapshot of the outbox file keeps the -wal from being emptied:
+    # the erasure must not answer "erased" while the bytes are still there, but a 503 that says
+    # to repeat it; repeated once the reader is gone, it succeeds and the file is clean.
+    import httpx
+
+    from legacy_bridge.results.migrate import upgrade
+    from legacy_bridge.results.outbox import SqliteOutbox
+    from server.errors import install_error_handlers
+    from tests.export.test_routes import app_for
+
+    monkeypatch.setattr(privacy, "OUTBOX_BUSY_TIMEOUT_S", 0.2)
+    kid = f"kid-busy-{uuid.uuid4().hex[:6]}"
+    game = marked_game(1, kid, FRACTIONS["erased"], T0_MS)
+    path = tmp_path / "results-outbox.sqlite3"
+    outbox = SqliteOutbox(path)
+    await outbox.append(game.game_id, encode_game(game))
+    (entry,) = await outbox.peek(10)
+    await outbox.ack(entry.entry_id)  # drained: only the file's old pages remember it
+    url = f"sqlite+aiosqlite:///{tmp_path / 'results.sqlite3'}"
+    upgrade(url)
+    engine = create_results_engine(url)
+    app = app_for(engine, consent_token="consent-secret")
+    install_error_handlers(app)
+    app.state.privacy_local_stores = privacy.LocalStores(outbox_files=(path,))
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM outbox").fetchone()  # holds its snapshot
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as c:
+            r = await c.request("DELETE", f"/privacy/players/{kid}", headers=CONSENT,
+                                json={"role": "guardian"})
+            assert r.status_code == 503, r.text
+            assert "not yet every file" in r.json()["detail"] and r.headers["Retry-After"]
+            reader.execute("COMMIT")
+            r = await c.request("DELETE", f"/privacy/players/{kid}", headers=CONSENT,
+                                json={"role": "guardian"})
+            assert r.status_code == 200, r.text
+            assert "outbox_file" in r.json()["scrubbed"]
+    finally:
+        reader.close()
+        await outbox.close()
+        await engine.dispose()
+    assert scan(tmp_path, {kid.encode()} | point_texts([game])) == {}
+
+
+@pytest.mark.parametrize("variables, expect", [
+    ({"log_bin": "OFF", "general_log": "OFF", "slow_query_log": "OFF",
+      "innodb_file_per_table": "ON"}, []),
+    ({"log_bin": "ON", "binlog_expire_logs_seconds": "0", "expire_logs_days": "0.000000"},
+     ["never expire"]),
+    ({"log_bin": "ON", "binlog_expire_logs_seconds": "2592000", "expire_logs_days": "0"},
+     ["30 days"]),
+    ({"log_bin": "OFF", "general_log": "ON"}, ["general query log"]),
+    ({"innodb_file_per_table": "OFF"}, ["system tablespace"]),
+])
+def test_what_a_mariadb_keeps_by_its_settings_is_told(variables, expect):
+    warnings = scrub.mariadb_retention_warnings(variables)
+    assert len(warnings) == len(expect)
+    for text, part in zip(warnings, expect):
+        assert part in text
+
+
+async def test_the_deletion_reads_the_real_mariadbs_settings(mariadb_session_url):
+    # The variable names exist on the real server, and the deletion's warnings are what its
+    # settings mean (this test server: no binary log, no query logs -> none).
+    engine = create_results_engine(mariadb_session_url)
+    try:
+        variables = await scrub.mariadb_variables(engine)
+        assert {"log_bin", "general_log", "slow_query_log", "innodb_file_per_table"} <= set(
+            variables)
+        assert {"binlog_expire_logs_seconds", "expire_logs_days"} & set(variables)
+        kid = f"kid-maria-{uuid.uuid4().hex[:6]}"
+        report = await privacy.erase_player(engine=engine, player_id=kid,
+                                            requested_by_role="guardian")
+        assert report.warnings == scrub.mariadb_retention_warnings(variables)
+        assert "results_sqlite" not in report.scrubbed
+    finally:
+        await engine.dispose()
