@@ -90,6 +90,24 @@ async def _await_idle(redis: Any, flag: str, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _bgrewriteaof(redis: Any, timeout_s: float) -> None:
+    """Our own AOF rewrite, started after the deletion. One already running (another deletion,
+    Redis's own auto-rewrite) may have started before it: wait for it and start ours."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        await _await_idle(redis, "aof_rewrite_in_progress", timeout_s)
+        try:
+            await redis.bgrewriteaof()
+            break
+        except Exception as e:  # noqa: BLE001 - "already in progress": another client's
+            if "progress" not in str(e) or time.monotonic() > deadline:
+                raise ScrubError(f"Redis AOF rewrite could not start: {e}") from e
+    # While an RDB save runs the rewrite is only scheduled: aof_rewrite_scheduled, then
+    # aof_rewrite_in_progress, stay set until it is done.
+    await _await_idle(redis, "aof_rewrite_scheduled", timeout_s)
+    await _await_idle(redis, "aof_rewrite_in_progress", timeout_s)
+
+
 async def _bgsave(redis: Any, timeout_s: float) -> None:
     """Our own BGSAVE, started after the deletion (one already running may predate it)."""
     deadline = time.monotonic() + timeout_s
@@ -117,12 +135,7 @@ async def rewrite_redis_persistence(redis: Any, *, timeout_s: float = 120.0) -> 
         return ["unknown"]
     done = []
     if appendonly == "yes":
-        await _await_idle(redis, "aof_rewrite_in_progress", timeout_s)
-        await redis.bgrewriteaof()
-        # Right after the call INFO may not show the rewrite yet; aof_rewrite_scheduled or
-        # aof_rewrite_in_progress is set until it is done.
-        await _await_idle(redis, "aof_rewrite_scheduled", timeout_s)
-        await _await_idle(redis, "aof_rewrite_in_progress", timeout_s)
+        await _bgrewriteaof(redis, timeout_s)
         status = (await _info(redis, "persistence")).get("aof_last_bgrewrite_status", "ok")
         if str(status) != "ok":
             raise ScrubError(f"Redis AOF rewrite failed: {status}")

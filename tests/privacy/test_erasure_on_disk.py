@@ -9,6 +9,7 @@ Points are made recognisable: each child's x coordinates carry a fraction of its
 encoding (`105.328125`), and a child we keep is found by the same scan (the scan can fail)."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 import uuid
@@ -242,3 +243,18 @@ async def test_the_deletion_reads_the_real_mariadbs_settings(mariadb_session_url
         assert "results_sqlite" not in report.scrubbed
     finally:
         await engine.dispose()
+
+
+async def test_deletions_at_the_same_time_each_get_their_own_rewrite(aof_redis):
+    # Two deletions (two server processes) rewrite at once: the one that finds a rewrite
+    # running waits for it and starts its own, rather than failing.
+    clients = [aioredis.Redis.from_url(aof_redis.url) for _ in range(3)]
+    try:
+        await clients[0].set("x", "y" * 10_000)
+        done = await asyncio.gather(*(rewrite_redis_persistence(c) for c in clients))
+        assert done == [["aof", "rdb"]] * 3
+        info = await clients[0].info("persistence")
+        assert info["aof_rewrites"] >= 3 and info["aof_last_bgrewrite_status"] == "ok"
+    finally:
+        for c in clients:
+            await c.aclose()
