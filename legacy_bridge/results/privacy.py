@@ -3,7 +3,8 @@
 Rules (docs/privacy.md):
 
 - A drawing may be used for research only while its player has an *active* consent (not
-  withdrawn) that was granted at or before the start of the drawing's game.
+  withdrawn) that covers the start of the drawing's game: granted at or before it, or renewing
+  (superseding while active) a consent that covered it (`covers_from`).
 - Without such consent a drawing is kept only for the running game and the school's results, and
   `run_purge` deletes it once its game ended more than `retention_days` ago. The school's results
   (games, stages, guesses) stay; only `drawings` and `drawing_strokes` rows go.
@@ -11,6 +12,8 @@ Rules (docs/privacy.md):
   `erase_player` (a deletion request) deletes everything about the player everywhere.
   "Everywhere" is: the results database, the live game store (`GameStore.games_of_player` +
   `delete_game`), the results outbox (a Redis stream and/or SQLite files, dead letters included).
+  Then the files of those stores are scrubbed (`scrub`: SQLite VACUUM + -wal truncation, Redis
+  AOF rewrite / RDB save), so the bytes go too, not only the rows.
 - Every deletion writes a `deletion_log` row with counts and a salted hash, never the data.
 """
 from __future__ import annotations
