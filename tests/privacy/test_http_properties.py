@@ -6,8 +6,10 @@ The app is the real routers on the embedded SQLite results database; the checks 
 really goes are in test_deletion.py and test_erasure_on_disk.py."""
 from __future__ import annotations
 
+import io
 import json
 import re
+import tarfile
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from game.ids import is_player_id
@@ -214,9 +216,13 @@ EXTREME_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001
                  "9999-12-31T23:59:59.999999", "2026-02-30", "2026-09-21T25:00", "yesterday",
                  "", " ", "2026-09-21T14:00:00Z", "2026-09-21T14:00:00+09:00", "\x00",
                  "2026-09-21T14:00:00+24:00", "+002026-09-21"]
-times = st.one_of(
-    st.none(), st.sampled_from(EXTREME_TIMES), st.text(max_size=30),
-    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()))
+# Valid values are drawn about as often as bad ones, so both paths get many examples.
+plain_times = st.one_of(st.none(), st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
+    timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()))
+times = st.one_of(plain_times, plain_times, plain_times, st.sampled_from(EXTREME_TIMES),
+                  st.text(max_size=30),
+                  st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()))
 
 
 def expected_time(text: str | None):
@@ -239,10 +245,13 @@ def test_the_date_that_raised_overflow_is_a_400_with_a_reason(api):
 
 @HYPOTHESIS
 @given(since=times, until=times,
-       age_band=st.lists(st.one_of(st.sampled_from(["3-4", "5-6", "7-8", "9-10", ""]),
-                                   st.text(max_size=5)), max_size=2),
-       recognized=st.one_of(st.none(), st.sampled_from(["true", "false", "1", "0", "maybe"]),
-                            st.text(max_size=5)),
+       age_band=st.one_of(st.lists(st.sampled_from(["3-4", "5-6", "7-8"]), max_size=2),
+                          st.lists(st.sampled_from(["3-4", "5-6", "7-8"]), max_size=2),
+                          st.lists(st.one_of(st.sampled_from(["9-10", ""]),
+                                             st.text(max_size=5)), min_size=1, max_size=2)),
+       recognized=st.one_of(st.none(), st.none(),
+                            st.sampled_from(["true", "false", "1", "0", "no", " TRUE "]),
+                            st.sampled_from(["maybe", "", "2"]), st.text(max_size=5)),
        label=st.lists(st.text(max_size=20), max_size=2),
        category=st.lists(st.text(max_size=20), max_size=2))
 def test_any_export_query_is_a_200_tar_or_a_400_with_a_reason(
@@ -257,9 +266,31 @@ def test_any_export_query_is_a_200_tar_or_a_400_with_a_reason(
             and all(b in ("3-4", "5-6", "7-8") for b in age_band)
             and (recognized is None or recognized.strip().lower()
                  in {"true", "false", "1", "0", "yes", "no"}))
+    event("valid query" if good else "refused query")  # both kinds occur (statistics)
     if good:
         assert r.status_code == 200, r.text[:300]
         assert r.headers["content-type"] == "application/x-tar"
     else:
         assert r.status_code == 400, (r.status_code, r.text[:300])
         assert r.json()["detail"]
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(since=plain_times, until=plain_times,
+       age_band=st.lists(st.sampled_from(["3-4", "5-6", "7-8"]), max_size=3),
+       recognized=st.sampled_from([None, "true", "false"]),
+       label=st.lists(st.sampled_from(["cat", "dog", "house plant", "고양이"]), max_size=2))
+def test_every_valid_export_query_is_a_tar_of_what_it_asked_for(
+        export_client, since, until, age_band, recognized, label):
+    s, u = expected_time(since), expected_time(until)
+    assume(not (s and u and s >= u))
+    params = {"age_band": age_band, "label": label,
+              **{k: v for k, v in (("since", since), ("until", until),
+                                   ("recognized", recognized)) if v is not None}}
+    r = export_client.get("/research/export", headers=RT, params=params)
+    assert r.status_code == 200, r.text[:300]
+    with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
+        manifest = json.load(tar.extractfile(tar.getnames()[0]))
+    assert manifest["filters"]["age_bands"] == age_band
+    assert manifest["filters"]["labels"] == label
