@@ -9,8 +9,9 @@ from __future__ import annotations
 import io
 import json
 import re
-import tarfile
+import shutil
 import sqlite3
+import tarfile
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -56,10 +57,19 @@ class Api:
             db.close()
 
 
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """An SQLite results database at the newest schema, migrated once (Alembic is slow on a
+    busy machine); each test works on a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "results.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def api(tmp_path) -> Iterator[Api]:
+def api(tmp_path, migrated_sqlite) -> Iterator[Api]:
     db_path = tmp_path / "results.sqlite3"
-    upgrade(f"sqlite+aiosqlite:///{db_path}")
+    shutil.copyfile(migrated_sqlite, db_path)
     engine = create_results_engine(f"sqlite+aiosqlite:///{db_path}")
     app = app_for(engine, consent_token="consent-secret", research_token="research-secret")
     install_error_handlers(app)  # as create_app does
@@ -84,8 +94,8 @@ def export_client(request, tmp_path) -> Iterator[TestClient]:
     if request.param == "mariadb":
         url = request.getfixturevalue("mariadb_session_url")
     else:
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "results.sqlite3")
         url = f"sqlite+aiosqlite:///{tmp_path / 'results.sqlite3'}"
-        upgrade(url)
     engine = create_results_engine(url)
     app = app_for(engine, consent_token="consent-secret", research_token="research-secret")
     install_error_handlers(app)
