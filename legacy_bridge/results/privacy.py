@@ -342,8 +342,8 @@ async def _scrub(engine: AsyncEngine, local: LocalStores | None,
                  report: DeletionReport) -> None:
     """After the rows are gone, their bytes leave the files (`scrub`): the SQLite outbox files
     were scrubbed while cleaned; here the results database (SQLite) and Redis's AOF / RDB."""
-    if local is not None and local.outbox_files:
-        report.scrubbed.append("outbox_file")
+    if local is not None and any(Path(p).exists() for p in local.outbox_files):
+        report.scrubbed.append("outbox_file")  # (scrubbed in _clean_sqlite_outbox)
     if await scrub_results_database(engine):
         report.scrubbed.append("results_sqlite")
     elif engine.dialect.name in ("mysql", "mariadb"):
