@@ -32,6 +32,7 @@ from server.settings import Settings
 from tests.server.conftest import FixedTopics, ScriptedRecognizer
 from tests.utils.throwaway_redis import ThrowawayRedis
 
+from .conftest import rows_mentioning
 from .helpers import T0_MS, make_game
 from .test_deletion import live_game
 
@@ -258,3 +259,57 @@ async def test_deletions_at_the_same_time_each_get_their_own_rewrite(aof_redis):
     finally:
         for c in clients:
             await c.aclose()
+
+
+def test_erasure_on_redis_and_mariadb_leaves_nothing_in_the_aof_the_tables_or_data_dir(
+        aof_redis, mariadb_session_url, tmp_path):
+    # The server configured as in production: Redis (its own, AOF + RDB) for live games and
+    # the outbox, MariaDB for the results. Games go through the record path; after the
+    # erasure and the withdrawal over HTTP, no file of Redis, no row of MariaDB and no file
+    # under DATA_DIR holds the erased child's id or either child's points.
+    tag = uuid.uuid4().hex[:8]
+    kids = {role: f"kid{role[0]}{tag}r" for role in FRACTIONS}
+    games = {role: [marked_game(n * 2 + i, kid, FRACTIONS[role], T0_MS + i * 3_600_000)
+                    for i in range(2)]
+             for n, (role, kid) in enumerate(kids.items())}
+    data_dir = tmp_path / "data"
+    settings = Settings(_env_file=None, data_dir=data_dir, consent_token="consent-secret",
+                        redis_url=aof_redis.url, database_url=mariadb_session_url)
+    app = create_app(settings, Components(recognizer=ScriptedRecognizer(), topics=FixedTopics()))
+    gone = {kids["erased"].encode()} | point_texts(games["erased"]) \
+        | point_texts(games["withdrawn"])
+    with TestClient(app) as client:
+        client.portal.call(app.state.results.schema_ready)
+        store = app.state.services.games.store
+        for role, kid in kids.items():
+            r = client.post(f"/privacy/players/{kid}/consent", headers=CONSENT,
+                            json={"role": "guardian"})
+            assert r.status_code == 201, r.text
+            for g in games[role]:
+                client.portal.call(app.state.results.record, g)
+            client.portal.call(live_game, store, f"live-{kid}", kid)
+        client.portal.call(app.state.results.wait_drained, 60)
+        engine = app.state.results.engine
+        assert client.portal.call(rows_mentioning, engine, kids["erased"])
+        assert scan(aof_redis.dir, {kids["erased"].encode()})
+
+        r = client.request("DELETE", f"/privacy/players/{kids['erased']}", headers=CONSENT,
+                           json={"role": "guardian"})
+        assert r.status_code == 200, r.text
+        assert {"redis_aof", "redis_rdb"} <= set(r.json()["scrubbed"])
+        assert isinstance(r.json()["warnings"], list)  # their rules: tested above
+        r = client.post(f"/privacy/players/{kids['withdrawn']}/consent/withdraw",
+                        headers=CONSENT, json={"role": "guardian"})
+        assert r.status_code == 200, r.text
+
+        assert scan(aof_redis.dir, gone) == {}
+        assert scan(data_dir, gone) == {}
+        for needle in [kids["erased"], f"live-{kids['erased']}"] + [
+                repr(p[0]) for g in games["erased"] + games["withdrawn"]
+                for s in g.stages for st in s.strokes for p in st[:2]]:
+            assert client.portal.call(rows_mentioning, engine, needle) == {}, needle
+        # the kept child is still everywhere it was (the checks can fail)
+        assert client.portal.call(rows_mentioning, engine, kids["kept"])
+        kept_points = point_texts(games["kept"])
+        assert sum(scan(aof_redis.dir, {kids["kept"].encode()}).values())
+        assert client.portal.call(rows_mentioning, engine, next(iter(kept_points)).decode())
