@@ -17,6 +17,7 @@ from .breaker import CircuitBreaker
 from .client import TopicsClient
 from .results.migrate import with_utf8mb4
 from .results.outbox import Outbox, RedisOutbox, SqliteOutbox
+from .results.scrub import secure_delete_on_connect
 from .results.sink import ResultsSink
 from .retry import RetryPolicy
 from .source import KnownLabels, SpringTopicSource
@@ -88,7 +89,9 @@ def create_results_engine(database_url: str) -> AsyncEngine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_async_engine(url)
+        engine = create_async_engine(url)
+        secure_delete_on_connect(engine)  # deleted children's rows leave no bytes behind
+        return engine
     # pre_ping: connections from before a MariaDB restart are replaced, not failed on.
     return create_async_engine(url, pool_pre_ping=True, pool_recycle=3600,
                                connect_args={"connect_timeout": 5})

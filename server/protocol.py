@@ -9,10 +9,11 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from game.commands import Event
+from game.ids import PLAYER_ID_PATTERN
 
 PROTOCOL_VERSION = 1
 
-PlayerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+PlayerId = Annotated[str, Field(pattern=PLAYER_ID_PATTERN)]
 
 
 class ClientMessageError(ValueError):

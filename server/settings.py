@@ -131,7 +131,8 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Drawings without research consent are purged after this."
     )
     purge_interval_s: float = Field(3600.0, gt=0, description="How often the purge job runs.")
-    export_countrycode: str = Field("KR", description="`countrycode` written in exports.")
+    export_countrycode: str = Field("KR", pattern=r"^[A-Z]{2}$",
+                                    description="`countrycode` written in exports (2 letters).")
 
     log_level: str = Field("INFO", description="Logging level.")
     log_json: bool = Field(True, description="Logs as JSON lines (false: readable console lines).")

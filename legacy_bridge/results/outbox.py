@@ -49,7 +49,8 @@ class Outbox(Protocol):
 
 
 class SqliteOutbox:
-    """An SQLite file in WAL mode with `synchronous=FULL`: an append survives a power cut."""
+    """An SQLite file in WAL mode with `synchronous=FULL` (an append survives a power cut) and
+    `secure_delete` (a removed entry leaves no bytes in the file's pages)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -58,6 +59,9 @@ class SqliteOutbox:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # An acknowledged or erased entry's bytes are zeroed, not left in a free page
+        # (erasure then empties the -wal file: legacy_bridge.results.scrub).
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
             " game_id TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL)")

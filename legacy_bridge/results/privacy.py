@@ -3,7 +3,8 @@
 Rules (docs/privacy.md):
 
 - A drawing may be used for research only while its player has an *active* consent (not
-  withdrawn) that was granted at or before the start of the drawing's game.
+  withdrawn) that covers the start of the drawing's game: granted at or before it, or renewing
+  (superseding while active) a consent that covered it (`covers_from`).
 - Without such consent a drawing is kept only for the running game and the school's results, and
   `run_purge` deletes it once its game ended more than `retention_days` ago. The school's results
   (games, stages, guesses) stay; only `drawings` and `drawing_strokes` rows go.
@@ -11,6 +12,8 @@ Rules (docs/privacy.md):
   `erase_player` (a deletion request) deletes everything about the player everywhere.
   "Everywhere" is: the results database, the live game store (`GameStore.games_of_player` +
   `delete_game`), the results outbox (a Redis stream and/or SQLite files, dead letters included).
+  Then the files of those stores are scrubbed (`scrub`: SQLite VACUUM + -wal truncation, Redis
+  AOF rewrite / RDB save), so the bytes go too, not only the rows.
 - Every deletion writes a `deletion_log` row with counts and a salted hash, never the data.
 """
 from __future__ import annotations
@@ -31,14 +34,33 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .privacy_tables import deletion_log, erasure_markers, erasure_subject_key, research_consents
+from game.ids import check_player_id
+
+from .consent_fields import check_adult_name, check_policy_version
+from .privacy_tables import (
+    consent_covers_from,
+    deletion_log,
+    erasure_markers,
+    erasure_subject_key,
+    research_consents,
+)
 from .repo import delete_player
+from .scrub import (
+    mariadb_retention_warnings,
+    mariadb_variables,
+    rewrite_redis_persistence,
+    scrub_results_database,
+    scrub_sqlite,
+)
 from .tables import drawing_strokes, drawings, games, players, stage_guesses, stages
 
 log = structlog.get_logger("legacy_bridge.privacy")
 
 ROLES = frozenset({"guardian", "teacher"})
 DEFAULT_OUTBOX_STREAM = "doodle:results:outbox"
+# How long cleaning an SQLite outbox file waits for the drainer's connection (a write, or a
+# reader keeping the -wal checkpoint from finishing) before the deletion fails with ScrubError.
+OUTBOX_BUSY_TIMEOUT_S = 30.0
 
 
 def utcnow() -> datetime:
@@ -66,6 +88,7 @@ class Consent:
     withdrawn_at: datetime | None
     withdrawn_by_role: str | None
     withdrawn_by_name: str | None
+    covers_from: datetime | None = None  # games started at or after it are covered
 
     @property
     def active(self) -> bool:
@@ -77,7 +100,8 @@ class Consent:
                 "granted_by_name": self.granted_by_name,
                 "withdrawn_at": _iso(self.withdrawn_at),
                 "withdrawn_by_role": self.withdrawn_by_role,
-                "withdrawn_by_name": self.withdrawn_by_name, "active": self.active}
+                "withdrawn_by_name": self.withdrawn_by_name, "active": self.active,
+                "covers_games_from": _iso(self.covers_from or self.granted_at)}
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -90,6 +114,11 @@ class DeletionReport:
 
     reason: str
     counts: dict[str, int] = field(default_factory=dict)
+    # Stores whose files were rewritten after the deletion ("outbox_file", "results_sqlite",
+    # "redis_aof", "redis_rdb"): kept out of `counts`, which the deletion log holds.
+    scrubbed: list[str] = field(default_factory=list)
+    # What a store keeps anyway, by its configuration (e.g. MariaDB binary logs), as sentences.
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, key: str, n: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + int(n)
@@ -109,32 +138,44 @@ async def record_consent(*, engine: AsyncEngine, player_id: str, policy_version:
                          now: datetime | None = None) -> Consent:
     """Record research consent for `player_id`, given by an adult (`granted_by_role` "guardian"
     or "teacher", optionally the adult's name). An already active consent is superseded (marked
-    withdrawn at the same instant, by the same adult) so at most one consent is active."""
+    withdrawn at the same instant, by the same adult) so at most one consent is active.
+
+    A renewal keeps what the consent it supersedes covered: its `covers_from` is carried over,
+    so games covered before (and not deleted) stay covered. A consent recorded when none is
+    active (never given, or withdrawn in between, which deleted the drawings) covers games from
+    now on only."""
     _check_role(granted_by_role)
-    if not player_id or len(player_id) > 64:
-        raise ValueError("player_id must be 1..64 characters")
+    check_player_id(player_id)
+    policy_version = check_policy_version(policy_version)
+    granted_by_name = check_adult_name(granted_by_name)
     at = _naive_utc(now or utcnow())
     async with engine.begin() as conn:
-        await conn.execute(research_consents.update().where(
-            research_consents.c.player_id == player_id,
-            research_consents.c.withdrawn_at.is_(None),
-        ).values(withdrawn_at=at, withdrawn_by_role=granted_by_role,
-                 withdrawn_by_name=granted_by_name))
+        active = research_consents.c.player_id == player_id, \
+            research_consents.c.withdrawn_at.is_(None)
+        earlier = (await conn.execute(
+            sa.select(sa.func.min(consent_covers_from())).where(*active))).scalar_one()
+        covers_from = min(earlier, at) if earlier is not None else at
+        await conn.execute(research_consents.update().where(*active).values(
+            withdrawn_at=at, withdrawn_by_role=granted_by_role,
+            withdrawn_by_name=granted_by_name))
         result = await conn.execute(research_consents.insert().values(
             player_id=player_id, policy_version=policy_version, granted_at=at,
-            granted_by_role=granted_by_role, granted_by_name=granted_by_name))
+            granted_by_role=granted_by_role, granted_by_name=granted_by_name,
+            covers_from=covers_from))
         consent_id = int(result.inserted_primary_key[0])
     return Consent(consent_id, player_id, policy_version, at, granted_by_role, granted_by_name,
-                   None, None, None)
+                   None, None, None, covers_from)
 
 
 async def consents_of_player(*, engine: AsyncEngine, player_id: str) -> list[Consent]:
     """Every consent record of a player, oldest first."""
+    check_player_id(player_id)
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(research_consents).where(
             research_consents.c.player_id == player_id).order_by(research_consents.c.id))).all()
     return [Consent(int(r.id), r.player_id, r.policy_version, r.granted_at, r.granted_by_role,
-                    r.granted_by_name, r.withdrawn_at, r.withdrawn_by_role, r.withdrawn_by_name)
+                    r.granted_by_name, r.withdrawn_at, r.withdrawn_by_role, r.withdrawn_by_name,
+                    r.covers_from)
             for r in rows]
 
 
@@ -145,12 +186,17 @@ async def active_consent(*, engine: AsyncEngine, player_id: str) -> Consent | No
 
 
 def consent_covers(game_started_at: Any) -> sa.ColumnElement[bool]:
-    """SQL: an active consent of the game's player granted at or before `game_started_at`
-    (a column). Used by the export and the purge so both apply the same rule."""
+    """SQL: an active consent of the game's player covering games from `game_started_at` (a
+    column) on. The purge uses it; the export joins the same condition (`covered_by`)."""
     rc = research_consents.alias("rc_cover")
-    return sa.exists(sa.select(rc.c.id).where(
-        rc.c.player_id == games.c.player_id, rc.c.withdrawn_at.is_(None),
-        rc.c.granted_at <= game_started_at))
+    return sa.exists(sa.select(rc.c.id).where(covered_by(rc, game_started_at)))
+
+
+def covered_by(rc: Any, game_started_at: Any) -> sa.ColumnElement[bool]:
+    """SQL: the consent row `rc` is active, of the game's player, and covers a game that
+    started at `game_started_at`."""
+    return sa.and_(rc.c.player_id == games.c.player_id, rc.c.withdrawn_at.is_(None),
+                   consent_covers_from(rc) <= game_started_at)
 
 
 # --------------------------------------------------------------------------- local stores
@@ -235,9 +281,10 @@ def _clean_sqlite_outbox(path: Path, player_id: str, erase: bool) -> int:
     """Same as `_clean_redis_stream` for an SQLite outbox file (WAL: safe beside the drainer)."""
     if not path.exists():
         return 0
-    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db = sqlite3.connect(path, isolation_level=None, timeout=OUTBOX_BUSY_TIMEOUT_S)
     touched = 0
     try:
+        db.execute("PRAGMA secure_delete=ON")
         db.execute("BEGIN IMMEDIATE")
         for table in ("outbox", "dead_letters"):
             try:
@@ -262,10 +309,10 @@ def _clean_sqlite_outbox(path: Path, player_id: str, erase: bool) -> int:
                                (json.dumps(data, ensure_ascii=False, separators=(",", ":")),
                                 seq))
         db.execute("COMMIT")
-        if touched:
-            # Deleted pages must not linger in the WAL or free pages of the file.
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            db.execute("VACUUM")
+        # Always, even when no entry is left to delete: entries the drainer already wrote to
+        # the database and acknowledged still have their bytes in the `-wal` file's old frames
+        # and in free pages of the file.
+        scrub_sqlite(db)
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
@@ -289,6 +336,24 @@ async def _clean_local(local: LocalStores | None, player_id: str, erase: bool,
                    await asyncio.to_thread(_clean_sqlite_outbox, Path(path), player_id, erase))
     if local.store is not None:
         await _clean_live_store(local.store, player_id, report)
+
+
+async def _scrub(engine: AsyncEngine, local: LocalStores | None,
+                 report: DeletionReport) -> None:
+    """After the rows are gone, their bytes leave the files (`scrub`): the SQLite outbox files
+    were scrubbed while cleaned; here the results database (SQLite) and Redis's AOF / RDB."""
+    if local is not None and any(Path(p).exists() for p in local.outbox_files):
+        report.scrubbed.append("outbox_file")  # (scrubbed in _clean_sqlite_outbox)
+    if await scrub_results_database(engine):
+        report.scrubbed.append("results_sqlite")
+    elif engine.dialect.name in ("mysql", "mariadb"):
+        try:
+            report.warnings.extend(mariadb_retention_warnings(await mariadb_variables(engine)))
+        except Exception as e:  # noqa: BLE001 - a report about the server, not the deletion
+            report.warnings.append(f"could not read the MariaDB settings: {type(e).__name__}")
+    if local is not None and local.redis is not None:
+        report.scrubbed.extend(f"redis_{kind}" for kind in
+                               await rewrite_redis_persistence(local.redis))
 
 
 # --------------------------------------------------------------------------- deletions
@@ -324,6 +389,8 @@ async def withdraw_consent(*, engine: AsyncEngine, player_id: str, withdrawn_by_
     the outbox (strokes stripped, the school's result kept) and the live game store. The consent
     rows stay, marked withdrawn (the record that consent was withdrawn, and when)."""
     _check_role(withdrawn_by_role)
+    check_player_id(player_id)
+    withdrawn_by_name = check_adult_name(withdrawn_by_name)
     at = _naive_utc(now or utcnow())
     report = DeletionReport("withdrawal")
     await _clean_local(local, player_id, erase=False, report=report)
@@ -343,6 +410,7 @@ async def withdraw_consent(*, engine: AsyncEngine, player_id: str, withdrawn_by_
         report.add("drawing_strokes", s)
         await _log_deletion(conn, reason="withdrawal", player_id=player_id,
                             requested_by_role=withdrawn_by_role, counts=report.counts, at=at)
+    await _scrub(engine, local, report)
     log.info("privacy.withdrawal", counts=report.counts)  # no player id in logs
     return report
 
@@ -354,6 +422,7 @@ async def erase_player(*, engine: AsyncEngine, player_id: str, requested_by_role
     games, stages, guesses, drawings, consent records), the outbox and the live game store. Only
     a deletion-log row with counts and a salted hash remains."""
     _check_role(requested_by_role)
+    check_player_id(player_id)
     at = _naive_utc(now or utcnow())
     report = DeletionReport("erasure")
     # First the marker: from now on no game of this player that has already ended can be
@@ -379,6 +448,7 @@ async def erase_player(*, engine: AsyncEngine, player_id: str, requested_by_role
             research_consents.c.player_id == player_id))).rowcount)
         await _log_deletion(conn, reason="erasure", player_id=player_id,
                             requested_by_role=requested_by_role, counts=report.counts, at=at)
+    await _scrub(engine, local, report)
     log.info("privacy.erasure", counts=report.counts)
     return report
 

@@ -1,11 +1,13 @@
 """Tables for research consent and the deletion log (SQLAlchemy 2 Core, the shared `metadata`).
 
-Created by migration 0002 (`migrations/versions/0002_consent.py`); keep both in step. Documented
+Created by migration 0002 (`migrations/versions/0002_consent.py`, `covers_from` by 0004); keep
+them in step. Documented
 in docs/privacy.md.
 
 - `research_consents`: one row per consent given by an adult (guardian or teacher) for one
   pseudonymous player. A consent is *active* while `withdrawn_at` is NULL. It covers the drawings
-  of games that started at or after `granted_at`. No foreign key to `players`: consent may be
+  of games that started at or after `covers_from` (`granted_at`, or earlier for a renewal of a
+  consent that was still active: `privacy.record_consent`). No foreign key to `players`: consent may be
   recorded before the child's first game reaches the database.
 - `deletion_log`: what was deleted, when and why, without the deleted data. `subject_ref` is a
   salted SHA-256 of the player id (`subject_salt` is random per row), so the log can answer "was
@@ -19,6 +21,7 @@ in docs/privacy.md.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -35,6 +38,10 @@ research_consents = sa.Table(
     sa.Column("withdrawn_at", Millis, nullable=True),
     sa.Column("withdrawn_by_role", sa.String(32), nullable=True),
     sa.Column("withdrawn_by_name", sa.String(128), nullable=True),
+    # Games started at or after this are covered (migration 0004): `granted_at`, or for a
+    # consent that renewed an active one, what that one covered. NULL (rows of an older
+    # server) reads as `granted_at`.
+    sa.Column("covers_from", Millis, nullable=True),
     sa.Index("ix_research_consents_player", "player_id", "withdrawn_at"),
     **TABLE_ARGS,
 )
@@ -66,3 +73,8 @@ erasure_markers = sa.Table(
 def erasure_subject_key(player_id: str) -> str:
     """The key an erasure marker is found by (see `erasure_markers`)."""
     return hashlib.sha256(f"doodle-erasure:{player_id}".encode()).hexdigest()
+
+
+def consent_covers_from(rc: Any = research_consents) -> sa.ColumnElement[Any]:
+    """SQL: from when the consent row `rc` (the table or an alias) covers games."""
+    return sa.func.coalesce(rc.c.covers_from, rc.c.granted_at)

@@ -31,7 +31,7 @@ class ExportFilters:
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is not None:
-                object.__setattr__(self, name, value.astimezone(UTC).replace(tzinfo=None))
+                object.__setattr__(self, name, _to_naive_utc(value, name))
         if self.since and self.until and self.since >= self.until:
             raise ValueError("`since` must be before `until`")
 
@@ -46,10 +46,20 @@ def _iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.replace(tzinfo=UTC).isoformat()
 
 
+def _to_naive_utc(dt: datetime, what: str = "time") -> datetime:
+    try:
+        return dt.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC: not a 500, a clear refusal
+        raise ValueError(f"{what} is outside the years 1 to 9999 once converted to UTC") from None
+
+
 def parse_time(text: str) -> datetime:
-    """An ISO 8601 date or date-time; naive means UTC. Raises ValueError with a clear message."""
+    """An ISO 8601 date or date-time; naive means UTC. Raises ValueError with a clear message
+    (which does not repeat the text: it may be anything a client sent)."""
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not an ISO 8601 date or date-time: {text!r}") from None
-    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
+        raise ValueError("not an ISO 8601 date or date-time (e.g. 2026-09-21 or "
+                         "2026-09-21T14:00:00+09:00)") from None
+    return _to_naive_utc(dt) if dt.tzinfo else dt

@@ -4,6 +4,7 @@
   pixels, t in ms since the drawing's first point.
 - simplified ndjson: `inference.raster.simplify_drawing` (aligned top-left, longer side scaled
   to 255, resampled at 1 px, RDP epsilon 2), ints, no time.
+- binary: one `.bin` per word, Google's binary format of the simplified drawings (`bin_record`).
 - numpy_bitmap: one `.npy` per word, shape (N, 784), uint8, 28x28 rows rendered from the
   simplified drawing, as Google's were, by `inference.raster.rasterize_simplified` (white ink,
   0..255, on black).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 from datetime import datetime
 from collections.abc import Sequence
 from typing import Any, BinaryIO
@@ -100,6 +102,35 @@ def _rdp_pieces(pieces: list[np.ndarray], owners: list[int],
     for owner, a, b in zip(owners, ends - lengths, ends):
         kept = rounded[a:b][keep[a:b]]
         out[owner].append([kept[:, 0].tolist(), kept[:, 1].tolist()])
+
+
+COUNTRYCODE = re.compile(r"[A-Z]{2}")
+
+
+def check_countrycode(code: str) -> str:
+    """`code` if it is two capital ASCII letters (ISO 3166-1 alpha-2, as Google's files have:
+    the binary format has exactly 2 bytes for it), else ValueError."""
+    if not isinstance(code, str) or COUNTRYCODE.fullmatch(code) is None:
+        raise ValueError("countrycode must be two capital letters, e.g. KR")
+    return code
+
+
+def bin_record(*, key_id: int, countrycode: str, recognized: bool, timestamp_s: int,
+               simplified: list[list[list[int]]]) -> bytes:
+    """One drawing in Google's binary format (little-endian): key_id uint64, countrycode 2
+    bytes, recognized uint8, timestamp uint32 (Unix seconds), n_strokes uint16, then per stroke
+    n_points uint16, x uint8[n_points], y uint8[n_points]. `simplified` is the simplified
+    drawing (0..255). Counts above 65535 (never seen: simplified strokes have tens of points)
+    are cut to what uint16 holds rather than written wrong."""
+    strokes = simplified[:0xFFFF]
+    out = [struct.pack("<Q2sBIH", key_id, countrycode.encode("ascii"), 1 if recognized else 0,
+                       min(max(int(timestamp_s), 0), 0xFFFFFFFF), len(strokes))]
+    for xs, ys in strokes:
+        n = min(len(xs), len(ys), 0xFFFF)
+        out.append(struct.pack("<H", n))
+        out.append(bytes(min(max(int(v), 0), 255) for v in xs[:n]))
+        out.append(bytes(min(max(int(v), 0), 255) for v in ys[:n]))
+    return b"".join(out)
 
 
 def bitmap_row(simplified: list[list[list[int]]]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Reading consented drawings from the results database in label- and id-ordered batches.
 
 Only drawings whose game is covered by an active research consent *at export time* are read
-(`legacy_bridge.results.privacy.consent_covers`'s rule, joined here to get the policy version).
+(`legacy_bridge.results.privacy.covered_by`, the purge's rule, joined here to get the policy
+version).
 Memory stays flat: one batch of drawings at a time, keyset-paginated on (label, stage id).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from legacy_bridge.results.privacy import covered_by
 from legacy_bridge.results.privacy_tables import research_consents
 from legacy_bridge.results.tables import drawing_strokes, drawings, games, stage_guesses, stages
 
@@ -48,9 +50,7 @@ class DrawingRow:
 
 def _consent_join() -> tuple[Any, Any]:
     rc = research_consents
-    on = sa.and_(rc.c.player_id == games.c.player_id, rc.c.withdrawn_at.is_(None),
-                 rc.c.granted_at <= games.c.started_at)
-    return rc, on
+    return rc, covered_by(rc, games.c.started_at)  # the purge's rule, the same function
 
 
 def _where(filters: ExportFilters) -> list[Any]:

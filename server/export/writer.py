@@ -4,6 +4,7 @@ Layout of an export directory::
 
     raw/<word>.ndjson            Google's raw format
     simplified/<word>.ndjson     Google's simplified format
+    binary/<word>.bin            Google's binary format (the simplified drawings)
     numpy_bitmap/<word>.npy      (N, 784) uint8, rows in the same order as raw/<word>.ndjson
     doodlequest/extra.ndjson     our extra fields, one line per drawing, keyed by key_id
     README.txt                   credit and what the files are
@@ -25,14 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .filters import ExportFilters
 from .formats import (
     NpyRowWriter,
+    bin_record,
     bitmap_row,
+    check_countrycode,
     file_stem,
     google_timestamp,
     raw_drawing,
@@ -73,11 +76,13 @@ class _LabelFiles:
         self.raw: TextIO = (out / "raw" / f"{stem}.ndjson").open("w", encoding="utf-8")
         self.simplified: TextIO = (out / "simplified" / f"{stem}.ndjson").open("w",
                                                                                encoding="utf-8")
+        self.binary: BinaryIO = (out / "binary" / f"{stem}.bin").open("wb")
         self.npy = NpyRowWriter((out / "numpy_bitmap" / f"{stem}.npy").open("wb"))
 
     def close(self) -> int:
         self.raw.close()
         self.simplified.close()
+        self.binary.close()
         self.npy.close()
         return self.npy.rows
 
@@ -106,11 +111,12 @@ async def run_export(*, engine: AsyncEngine, out_dir: str | Path,
     rasterising, JSON) runs in a worker thread per batch so a server's event loop stays free.
     """
     filters = filters or ExportFilters()
+    check_countrycode(countrycode)  # before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise FileExistsError(f"export directory {out} is not empty")
-    for sub in ("raw", "simplified", "numpy_bitmap", "doodlequest"):
+    for sub in ("raw", "simplified", "binary", "numpy_bitmap", "doodlequest"):
         (out / sub).mkdir()
     exported_at = (now or datetime.now(UTC)).astimezone(UTC)
     expected = await count_by_label(engine=engine, filters=filters)
@@ -136,6 +142,10 @@ async def run_export(*, engine: AsyncEngine, out_dir: str | Path,
                 files = current[0] = _LabelFiles(out, d.label, stems)
             key_id = _key_id()
             ts = google_timestamp(d.started_at)
+            files.binary.write(bin_record(
+                key_id=int(key_id), countrycode=countrycode, recognized=d.recognized,
+                timestamp_s=int(d.started_at.replace(tzinfo=UTC).timestamp()),
+                simplified=simple))
             files.raw.write(_dumps({
                 "word": d.label, "countrycode": countrycode, "timestamp": ts,
                 "recognized": d.recognized, "key_id": key_id,
@@ -172,8 +182,12 @@ async def run_export(*, engine: AsyncEngine, out_dir: str | Path,
         f"Doodle Quest research export ({FORMAT}), exported {exported_at.isoformat()}\n\n"
         f"Credit: {CREDIT}.\n{NOTE}\n\n"
         "raw/ and simplified/: Google's ndjson formats (fields word, countrycode, timestamp,\n"
-        "recognized, key_id, drawing). numpy_bitmap/: (N, 784) uint8 28x28 per word, rows in\n"
-        "the order of raw/<word>.ndjson. doodlequest/extra.ndjson: our extra fields by key_id.\n"
+        "recognized, key_id, drawing). binary/: Google's binary format of the simplified\n"
+        "drawings, per drawing key_id uint64, countrycode 2 bytes, recognized uint8, timestamp\n"
+        "uint32, n_strokes uint16, then per stroke n_points uint16, x uint8[], y uint8[]\n"
+        "(little-endian), in the order of raw/<word>.ndjson. numpy_bitmap/: (N, 784) uint8\n"
+        "28x28 per word, rows in the order of raw/<word>.ndjson. doodlequest/extra.ndjson: our\n"
+        "extra fields by key_id.\n"
         "manifest.json: counts, sha256 checksums, filters, consent policy versions.\n",
         encoding="utf-8")
     files_meta = await asyncio.to_thread(_checksums, out)
@@ -185,6 +199,7 @@ async def run_export(*, engine: AsyncEngine, out_dir: str | Path,
         "consent_policy_versions": sorted(policies),
         "credit": CREDIT, "note": NOTE,
         "numpy_bitmap_row_order": "same as the lines of raw/<word>.ndjson",
+        "binary_record_order": "same as the lines of raw/<word>.ndjson",
         "file_names": {w: s for w, s in sorted(stems.items())},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",

@@ -15,14 +15,22 @@ the outbox stream, and the SQLite outbox file under DATA_DIR).
 """
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from game.ids import InvalidPlayerId, check_player_id
 from legacy_bridge.results import privacy
+from legacy_bridge.results.consent_fields import check_adult_name, check_policy_version
+from legacy_bridge.results.scrub import ScrubError
 from server.auth import get_settings, require_consent_token
 from server.settings import Settings
 
@@ -68,27 +76,54 @@ def get_local_stores(request: Request,
 
 
 def _player(player_id: str) -> str:
-    if not 1 <= len(player_id) <= 64:
-        raise HTTPException(422,
-                            "player_id must be 1..64 characters")
-    return player_id
+    # The protocol's rule (game.ids), so consent can only be given for an id a tablet can use.
+    try:
+        return check_player_id(player_id)
+    except InvalidPlayerId as e:
+        raise HTTPException(422, f"player_id: {e}") from None
+
+
+# The same checks as the privacy functions, here so that a bad field is a 422 naming the field.
+AdultName = Annotated[str | None, AfterValidator(check_adult_name)]
+PolicyVersion = Annotated[str | None, AfterValidator(
+    lambda v: None if v is None else check_policy_version(v))]
+
+
+@contextlib.asynccontextmanager
+async def _deletion_may_fail() -> AsyncIterator[None]:
+    """A store that is down, or files that could not be scrubbed, make a 503 that says to repeat
+    the request (a deletion is idempotent and scrubs on every run), never a 500 and never a
+    success while bytes remain."""
+    try:
+        yield
+    except ScrubError as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the rows are deleted but not yet every file: {e}; repeat the "
+                            "request", headers={"Retry-After": "30"}) from None
+    except (ConnectionError, TimeoutError, OSError, RedisError, DBAPIError, sqlite3.Error) as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"a store is unavailable ({type(e).__name__}); the deletion is not "
+                            "complete: repeat the request", headers={"Retry-After": "30"}) from None
 
 
 class ConsentIn(BaseModel):
     """Who records consent: the adult's role and, optionally, name (not the child's)."""
 
+    model_config = ConfigDict(extra="forbid")
     role: Role
-    name: str | None = Field(None, max_length=128)
-    policy_version: str | None = Field(
-        None, max_length=32, description="Version of the consent text; default: the server's.")
+    name: AdultName = Field(None, description="The adult's name as known to the school.")
+    policy_version: PolicyVersion = Field(
+        None, description="Version of the consent text; default: the server's.")
 
 
 class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     role: Role
-    name: str | None = Field(None, max_length=128)
+    name: AdultName = None
 
 
 class EraseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     role: Role
 
 
@@ -119,10 +154,13 @@ async def withdraw_consent(player_id: PlayerId, body: WithdrawIn,
                            local: privacy.LocalStores = Depends(get_local_stores)
                            ) -> dict[str, Any]:
     """Withdraw consent; the child's drawings are deleted everywhere now (results stay)."""
-    report = await privacy.withdraw_consent(engine=engine, player_id=_player(player_id),
-                                            withdrawn_by_role=body.role,
-                                            withdrawn_by_name=body.name, local=local)
-    return {"withdrawn": True, "deleted": report.counts}
+    player_id = _player(player_id)
+    async with _deletion_may_fail():
+        report = await privacy.withdraw_consent(engine=engine, player_id=player_id,
+                                                withdrawn_by_role=body.role,
+                                                withdrawn_by_name=body.name, local=local)
+    return {"withdrawn": True, "deleted": report.counts, "scrubbed": report.scrubbed,
+            "warnings": report.warnings}
 
 
 @router.delete("/players/{player_id}")
@@ -130,6 +168,9 @@ async def erase_player(player_id: PlayerId, body: EraseIn,
                        engine: AsyncEngine = Depends(get_results_engine),
                        local: privacy.LocalStores = Depends(get_local_stores)) -> dict[str, Any]:
     """A deletion request: everything about the child is deleted everywhere now."""
-    report = await privacy.erase_player(engine=engine, player_id=_player(player_id),
-                                        requested_by_role=body.role, local=local)
-    return {"erased": True, "deleted": report.counts}
+    player_id = _player(player_id)
+    async with _deletion_may_fail():
+        report = await privacy.erase_player(engine=engine, player_id=player_id,
+                                            requested_by_role=body.role, local=local)
+    return {"erased": True, "deleted": report.counts, "scrubbed": report.scrubbed,
+            "warnings": report.warnings}

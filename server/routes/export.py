@@ -27,13 +27,27 @@ router = APIRouter(prefix="/research", tags=["research"],
                    dependencies=[Depends(require_research_token)])
 
 
+# Every bad query value is a 400 that names the parameter and says why (docs/privacy.md).
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
 def _time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
         return parse_time(value)
     except ValueError as e:
-        raise HTTPException(422, f"{name}: {e}") from None
+        raise HTTPException(400, f"{name}: {e}") from None
+
+
+def _flag(value: str | None, name: str) -> bool | None:
+    if value is None:
+        return None
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise HTTPException(400, f"{name}: must be true or false")
 
 
 @router.get("/export")
@@ -43,7 +57,7 @@ async def export_tar(
     since: str | None = None,
     until: str | None = None,
     age_band: list[str] = Query(default=[]),
-    recognized: bool | None = None,
+    recognized: str | None = Query(None, description="true or false"),
     engine: AsyncEngine = Depends(get_results_engine),
     settings: Settings = Depends(get_settings),
 ) -> StreamingResponse:
@@ -51,9 +65,10 @@ async def export_tar(
     try:
         filters = ExportFilters(categories=tuple(category), labels=tuple(label),
                                 since=_time(since, "since"), until=_time(until, "until"),
-                                age_bands=tuple(age_band), recognized=recognized)
+                                age_bands=tuple(age_band),
+                                recognized=_flag(recognized, "recognized"))
     except ValueError as e:
-        raise HTTPException(422, str(e)) from None
+        raise HTTPException(400, str(e)) from None
     tmp = Path(tempfile.mkdtemp(prefix="dq-export-"))
     try:
         await run_export(engine=engine, out_dir=tmp / "export", filters=filters,

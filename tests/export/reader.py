@@ -7,6 +7,9 @@ description (github.com/googlecreativelab/quickdraw-dataset), not from our write
 - simplified drawing: strokes of [[x...], [y...]]; aligned to the top-left (min 0), scaled so
   the longer side is 255, resampled with 1 px spacing, simplified with RDP epsilon 2.0.
 - numpy_bitmap: .npy (NumPy format 1.0), uint8, shape (N, 784), 28x28 grayscale.
+- binary (.bin, the simplified drawings), per drawing, little-endian: key_id uint64,
+  countrycode 2 bytes, recognized uint8, timestamp uint32 (Unix seconds), n_strokes uint16,
+  then per stroke n_points uint16, x uint8[n_points], y uint8[n_points]. No header, no count.
 """
 from __future__ import annotations
 
@@ -73,6 +76,36 @@ def read_npy(path: Path) -> tuple[tuple[int, ...], bytes]:
     shape = tuple(header["shape"])
     assert len(data) == math.prod(shape)
     return shape, data
+
+
+def read_bin(path: Path) -> list[dict[str, Any]]:
+    """Every drawing of a .bin file, as a dict like the ndjson records (key_id as a string of
+    digits, drawing as [[x...], [y...]] per stroke, timestamp as Unix seconds). Asserts the file
+    ends exactly after its last drawing."""
+    raw = path.read_bytes()
+    pos, out = 0, []
+    while pos < len(raw):
+        assert len(raw) - pos >= 17, "a truncated drawing header"
+        key_id = int.from_bytes(raw[pos:pos + 8], "little")
+        countrycode = raw[pos + 8:pos + 10].decode("ascii")
+        recognized = raw[pos + 10]
+        timestamp = int.from_bytes(raw[pos + 11:pos + 15], "little")
+        n_strokes = int.from_bytes(raw[pos + 15:pos + 17], "little")
+        pos += 17
+        drawing = []
+        for _ in range(n_strokes):
+            n = int.from_bytes(raw[pos:pos + 2], "little")
+            pos += 2
+            xs, ys = list(raw[pos:pos + n]), list(raw[pos + n:pos + 2 * n])
+            assert len(xs) == len(ys) == n, "a truncated stroke"
+            pos += 2 * n
+            drawing.append([xs, ys])
+        assert recognized in (0, 1)
+        out.append({"key_id": str(key_id), "countrycode": countrycode,
+                    "recognized": bool(recognized), "timestamp": timestamp,
+                    "drawing": drawing})
+    assert pos == len(raw)
+    return out
 
 
 # --- Google's simplification, independently: align, scale to 255, resample 1 px, RDP 2.0

@@ -14,10 +14,10 @@ from tests.privacy.helpers import T0_MS, make_game
 async def _seed(url: str) -> None:
     engine = create_results_engine(url)
     try:
-        await privacy.record_consent(engine=engine, player_id="kid-1", policy_version="v1",
+        await privacy.record_consent(engine=engine, player_id="kid-0001", policy_version="v1",
                                      granted_by_role="guardian")
         await repo.write_game(engine=engine, game=make_game(
-            1, player="kid-1", labels=("cat", "dog"), started_at_ms=T0_MS + 10**12))
+            1, player="kid-0001", labels=("cat", "dog"), started_at_ms=T0_MS + 10**12))
     finally:
         await engine.dispose()
 

@@ -29,14 +29,14 @@ def expected_raw(strokes) -> list[list[list[float]]]:
 async def seed(engine):
     """Five children: two consented, one never, one withdrawn, one consented after playing."""
     games = {
-        "kid-a": [make_game(1, player="kid-a", labels=("cat", "dog", "house plant")),
-                  make_game(2, player="kid-a", labels=("cat",), started_at_ms=T0_MS + 86_400_000)],
-        "kid-b": [make_game(3, player="kid-b", labels=("dog", "cat"), age_band="7-8")],
+        "kid-aaaa": [make_game(1, player="kid-aaaa", labels=("cat", "dog", "house plant")),
+                  make_game(2, player="kid-aaaa", labels=("cat",), started_at_ms=T0_MS + 86_400_000)],
+        "kid-bbbb": [make_game(3, player="kid-bbbb", labels=("dog", "cat"), age_band="7-8")],
         "kid-none": [make_game(4, player="kid-none", labels=("cat", "dog"))],
         "kid-gone": [make_game(5, player="kid-gone", labels=("cat",))],
         "kid-late": [make_game(6, player="kid-late", labels=("dog",))],
     }
-    for kid in ("kid-a", "kid-b", "kid-gone"):
+    for kid in ("kid-aaaa", "kid-bbbb", "kid-gone"):
         await privacy.record_consent(engine=engine, player_id=kid, policy_version="2026-11",
                                      granted_by_role="guardian", granted_by_name="Parent",
                                      now=CONSENT_AT)
@@ -63,14 +63,16 @@ def read_export(out: Path) -> dict:
     for f in manifest["files"]:
         data = (out / f["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
-    raw, simplified, bitmaps = {}, {}, {}
+    raw, simplified, bitmaps, binary = {}, {}, {}, {}
     for p in sorted((out / "raw").glob("*.ndjson")):
         raw[p.stem] = reader.read_ndjson(p)
         simplified[p.stem] = reader.read_ndjson(out / "simplified" / p.name)
         bitmaps[p.stem] = reader.read_npy(out / "numpy_bitmap" / f"{p.stem}.npy")
+        binary[p.stem] = reader.read_bin(out / "binary" / f"{p.stem}.bin")
+    assert {p.stem for p in (out / "binary").glob("*.bin")} == set(raw)
     extra = {e["key_id"]: e for e in reader.read_ndjson(out / "doodlequest" / "extra.ndjson")}
     return {"manifest": manifest, "raw": raw, "simplified": simplified, "bitmaps": bitmaps,
-            "extra": extra}
+            "binary": binary, "extra": extra}
 
 
 async def test_export_reads_back_in_googles_formats(results_engine, tmp_path):
@@ -79,7 +81,7 @@ async def test_export_reads_back_in_googles_formats(results_engine, tmp_path):
     result = await run_export(engine=results_engine, out_dir=out, countrycode="KR")
     ex = read_export(out)
 
-    consented = [g for kid in ("kid-a", "kid-b") for g in games[kid]]
+    consented = [g for kid in ("kid-aaaa", "kid-bbbb") for g in games[kid]]
     expected = {}  # word -> sorted list of raw drawings
     stage_of = {}
     for g in consented:
@@ -96,8 +98,15 @@ async def test_export_reads_back_in_googles_formats(results_engine, tmp_path):
         shape, data = ex["bitmaps"][word]
         assert shape == (len(records), 784)
         assert [r["key_id"] for r in simp] == [r["key_id"] for r in records]
+        binary = ex["binary"][word]
+        assert [b["key_id"] for b in binary] == [r["key_id"] for r in records]
         got = []
-        for i, (r, sr) in enumerate(zip(records, simp)):
+        for i, (r, sr, b) in enumerate(zip(records, simp, binary)):
+            # .bin: the simplified drawing, point for point, and the same fields
+            assert b["drawing"] == sr["drawing"] and b["countrycode"] == "KR"
+            assert b["recognized"] == r["recognized"]
+            stamp = datetime.strptime(r["timestamp"][:19], "%Y-%m-%d %H:%M:%S")
+            assert b["timestamp"] == int(stamp.replace(tzinfo=UTC).timestamp())
             reader.check_record(r, simplified=False)
             reader.check_record(sr, simplified=True)
             assert r["word"] == sr["word"] == word and r["countrycode"] == "KR"
@@ -155,7 +164,7 @@ async def test_filters(results_engine, tmp_path, filters, expect):
     result = await run_export(engine=results_engine, out_dir=tmp_path / "x", filters=filters)
     ex = read_export(tmp_path / "x")
     if expect is None:  # recognized only
-        want = sum(1 for k in ("kid-a", "kid-b") for g in games[k] for s in g.stages
+        want = sum(1 for k in ("kid-aaaa", "kid-bbbb") for g in games[k] for s in g.stages
                    if s.outcome == "recognized")
         assert result.drawings == want > 0
         assert all(r["recognized"] for rs in ex["raw"].values() for r in rs)
@@ -168,7 +177,7 @@ async def test_a_consent_withdrawn_after_one_export_is_absent_from_the_next(resu
                                                                           tmp_path):
     await seed(results_engine)
     first = await run_export(engine=results_engine, out_dir=tmp_path / "1")
-    await privacy.withdraw_consent(engine=results_engine, player_id="kid-b",
+    await privacy.withdraw_consent(engine=results_engine, player_id="kid-bbbb",
                                    withdrawn_by_role="teacher")
     second = await run_export(engine=results_engine, out_dir=tmp_path / "2")
     assert (first.drawings, second.drawings) == (6, 4)
@@ -195,12 +204,12 @@ async def test_real_quickdraw_drawings_round_trip_to_googles_own_files(results_e
                if r["key_id"] in google_simplified][:12]
     if not records:
         pytest.skip("tests/fixtures/quickdraw has no raw drawings with simplified twins")
-    await privacy.record_consent(engine=results_engine, player_id="kid-q",
+    await privacy.record_consent(engine=results_engine, player_id="kid-qqqq",
                                  policy_version="2026-11", granted_by_role="guardian",
                                  now=CONSENT_AT)
     by_canon = {}
     for i, rec in enumerate(records):
-        game = make_game(100 + i, player="kid-q", labels=(rec["word"],))
+        game = make_game(100 + i, player="kid-qqqq", labels=(rec["word"],))
         stage = game.stages[0]
         # Stage time starts when the topic is shown: the first point comes 700 ms later.
         strokes = tuple(tuple((x, y, t + 700.0) for x, y, t in s) for s in points_of(
@@ -235,3 +244,23 @@ def test_batched_simplification_equals_the_rasterisers_simplify_drawing():
     drawings += [synthetic_strokes(i) for i in range(20)] + [[], [[[5.0, 5.0, 0.0]]]]
     assert simplify_batch(drawings) == [simplify_drawing(d, fmt="points") if d else []
                                         for d in drawings]
+
+
+async def test_a_renewed_consent_keeps_earlier_drawings_in_the_export(results_engine, tmp_path):
+    kid = "kid-renewed"
+    await privacy.record_consent(engine=results_engine, player_id=kid, policy_version="2026-09",
+                                 granted_by_role="guardian", now=CONSENT_AT)
+    early = make_game(60, player=kid, labels=("cat",))
+    await repo.write_game(engine=results_engine, game=early)
+    await privacy.record_consent(engine=results_engine, player_id=kid, policy_version="2026-11",
+                                 granted_by_role="guardian", now=CONSENT_AT + timedelta(days=10))
+    late = make_game(61, player=kid, labels=("dog",), started_at_ms=T0_MS + 20 * 86_400_000)
+    await repo.write_game(engine=results_engine, game=late)
+    result = await run_export(engine=results_engine, out_dir=tmp_path / "r")
+    assert result.by_label == {"cat": 1, "dog": 1}
+    ex = read_export(tmp_path / "r")
+    # both under the consent in force now
+    assert {e["consent_policy_version"] for e in ex["extra"].values()} == {"2026-11"}
+    (consent,) = [c for c in await privacy.consents_of_player(engine=results_engine,
+                                                              player_id=kid) if c.active]
+    assert consent.as_dict()["covers_games_from"].startswith(CONSENT_AT.isoformat()[:19])

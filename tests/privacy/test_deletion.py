@@ -219,17 +219,17 @@ async def store_has_no_live_game(redis_db) -> bool:
 
 
 async def test_consent_records(results_engine):
-    assert await privacy.active_consent(engine=results_engine, player_id="kid-1") is None
-    first = await privacy.record_consent(engine=results_engine, player_id="kid-1",
+    assert await privacy.active_consent(engine=results_engine, player_id="kid-0001") is None
+    first = await privacy.record_consent(engine=results_engine, player_id="kid-0001",
                                          policy_version="2026-09", granted_by_role="guardian",
                                          granted_by_name="Mother")
-    second = await privacy.record_consent(engine=results_engine, player_id="kid-1",
+    second = await privacy.record_consent(engine=results_engine, player_id="kid-0001",
                                           policy_version="2026-11", granted_by_role="teacher")
-    records = await privacy.consents_of_player(engine=results_engine, player_id="kid-1")
+    records = await privacy.consents_of_player(engine=results_engine, player_id="kid-0001")
     assert [(c.id, c.active, c.policy_version) for c in records] == [
         (first.id, False, "2026-09"), (second.id, True, "2026-11")]
     with pytest.raises(ValueError):
-        await privacy.record_consent(engine=results_engine, player_id="kid-1",
+        await privacy.record_consent(engine=results_engine, player_id="kid-0001",
                                      policy_version="x", granted_by_role="child")
 
 

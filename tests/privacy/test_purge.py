@@ -33,13 +33,13 @@ async def test_purge_deletes_what_is_past_retention_and_nothing_else(results_eng
     cutoff_ms = T0_MS + 10 * DAY_MS
     edge_in = make_game(3, player="kid-edge", started_at_ms=cutoff_ms - 90_000 + 60_000)
     edge_out = make_game(7, player="kid-edge", started_at_ms=cutoff_ms - 90_000 - 60_000)
-    old_yes = make_game(4, player="kid-yes")  # consented before playing: kept
+    old_yes = make_game(4, player="kid-yes1")  # consented before playing: kept
     old_late = make_game(5, player="kid-late")  # consent came after the game: purged
     old_gone = make_game(6, player="kid-gone")  # consented, then withdrawn later: purged
     for g in (old_none, new_none, edge_in, edge_out, old_yes, old_late, old_gone):
         await repo.write_game(engine=e, game=g)
     before = datetime.fromtimestamp(T0_MS / 1000, UTC).replace(tzinfo=None) - timedelta(days=1)
-    for kid in ("kid-yes", "kid-gone"):
+    for kid in ("kid-yes1", "kid-gone"):
         await privacy.record_consent(engine=e, player_id=kid, policy_version="2026-11",
                                      granted_by_role="guardian", now=before)
     await privacy.record_consent(engine=e, player_id="kid-late", policy_version="2026-11",
@@ -87,7 +87,7 @@ async def test_the_loop_runs_on_schedule_and_outlives_a_failure(results_engine, 
         return await real(engine, now, **kw)
 
     monkeypatch.setattr(privacy, "run_purge", flaky)
-    await repo.write_game(engine=results_engine, game=make_game(1, player="kid-x"))
+    await repo.write_game(engine=results_engine, game=make_game(1, player="kid-xxxx"))
     sleeps: list[float] = []
     third = asyncio.Event()
 
@@ -106,3 +106,29 @@ async def test_the_loop_runs_on_schedule_and_outlives_a_failure(results_engine, 
         await task
     assert len(calls) == 2 and sleeps == [3600, 3600]
     assert await drawing_games(results_engine) == set()  # the second run purged
+
+
+async def test_a_renewed_consent_keeps_the_earlier_games_covered(results_engine):
+    # Consent before the game, renewed (a new policy version) ten days after it: the game is
+    # still covered, so the purge keeps its drawings. A consent given again after a withdrawal
+    # covers only what comes after it.
+    e = results_engine
+    t0 = datetime.fromtimestamp(T0_MS / 1000, UTC).replace(tzinfo=None)
+    renewed, again = make_game(1, player="kid-renewed"), make_game(2, player="kid-again1")
+    for g in (renewed, again):
+        await repo.write_game(engine=e, game=g)
+    for kid in ("kid-renewed", "kid-again1"):
+        await privacy.record_consent(engine=e, player_id=kid, policy_version="2026-09",
+                                     granted_by_role="guardian", now=t0 - timedelta(days=1))
+    await privacy.withdraw_consent(engine=e, player_id="kid-again1", withdrawn_by_role="guardian",
+                                   now=t0 + timedelta(days=5))
+    again_later = make_game(3, player="kid-again1", started_at_ms=T0_MS + 6 * DAY_MS)
+    await repo.write_game(engine=e, game=again_later)  # played while no consent was active
+    for kid in ("kid-renewed", "kid-again1"):
+        consent = await privacy.record_consent(
+            engine=e, player_id=kid, policy_version="2026-11", granted_by_role="teacher",
+            now=t0 + timedelta(days=10))
+        expect = t0 - timedelta(days=1) if kid == "kid-renewed" else t0 + timedelta(days=10)
+        assert consent.covers_from == expect
+    await privacy.run_purge(e, NOW, retention_days=30)
+    assert await drawing_games(e) == {renewed.game_id}

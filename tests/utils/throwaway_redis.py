@@ -17,13 +17,15 @@ from tests.utils.server_process import free_port
 class ThrowawayRedis:
     """redis-server with AOF persistence (appendfsync always: no acknowledged write is lost)."""
 
-    def __init__(self, base: Path, *, appendfsync: str = "always") -> None:
+    def __init__(self, base: Path, *, appendfsync: str = "always",
+                 extra_args: tuple[str, ...] = ()) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is missing: run scripts/ensure_services.sh")
         self.dir = base / "redis"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.appendfsync = appendfsync
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -34,7 +36,7 @@ class ThrowawayRedis:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "",
-             "--logfile", str(self.dir / "redis.log")],
+             "--logfile", str(self.dir / "redis.log"), *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
