@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.child_proxy import PROXY_SEED, PROXY_VERSION, child_proxy_set
+from inference.child_proxy import PROXY_SEED, PROXY_VERSION, child_proxy_drawing
 from inference.raster import rasterize
 
 
@@ -27,6 +27,17 @@ def _score(runner: Any, drawings: list, y: np.ndarray, cols: list[int], threshol
     p = mask_probs(runner.predict(x), cols)
     m = topk_metrics(p, y, len(cols))
     return {"n": m["n"], "top1": m["top1"], "top3": m["top3"], "recognized": _recognised(p, y, threshold)}
+
+
+def _proxy_per_label(drawings: list, ys: list[int]) -> list:
+    """The proxy of each drawing, numbered within its label in file order, as
+    `inference.evaluate --child-proxy` numbers them: the card and the command agree exactly."""
+    out, seen = [], {}
+    for d, y in zip(drawings, ys):
+        i = seen.get(y, 0)
+        seen[y] = i + 1
+        out.append(child_proxy_drawing(d, i))
+    return out
 
 
 def _mean(entries: list[dict[str, Any] | None], key: str) -> float | None:
@@ -64,8 +75,8 @@ def measure_extras(
             for s in split.test.get(l, [])[:20]:
                 test_d.append(s.drawing)
                 test_y.append(k)
-        proxy_real[c["code"]] = _score(runner, child_proxy_set(real_d), np.asarray(real_y), cols, threshold)
-        proxy_test[c["code"]] = _score(runner, child_proxy_set(test_d), np.asarray(test_y), cols, threshold)
+        proxy_real[c["code"]] = _score(runner, _proxy_per_label(real_d, real_y), np.asarray(real_y), cols, threshold)
+        proxy_test[c["code"]] = _score(runner, _proxy_per_label(test_d, test_y), np.asarray(test_y), cols, threshold)
         unrec[c["code"]] = _score(runner, hard_d, np.asarray(hard_y), cols, threshold)
         sel = np.isin(te_y, cols)
         if sel.any():

@@ -145,15 +145,17 @@ _COMPARED_SETS = (("raw", "adults' real raw drawings"), ("proxy_0.6", "proxy, st
 
 
 def _comparison_lines(cmp: dict[str, Any]) -> list[str]:
-    """Side by side with the previous model, from `card["compared_with"]` (inference.evaluate runs)."""
+    """Side by side with earlier models, from `card["metrics"]["compared_with"]` (inference.evaluate runs)."""
     rows = cmp["rows"]
-    old, new = list(rows)
-    lines = ["## Side by side with " + cmp["model"], "", f"{cmp['what']}: `{cmp['command']}`.", "",
-             f"| drawings | n | {old} top-1 | {new} top-1 | {old} top-3 | {new} top-3 | {old} recognised at the end | {new} recognised at the end |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    names = list(rows)
+    head = " | ".join(f"{n} top-1" for n in names) + " | " + " | ".join(f"{n} recognised at the end" for n in names)
+    lines = ["## Side by side with " + ", ".join(n for n in names[:-1]), "", f"{cmp['what']}: `{cmp['command']}`.", "",
+             f"| drawings | n | {head} |", "| --- | --- |" + " --- |" * (2 * len(names))]
     for key, text in _COMPARED_SETS:
-        a, b = rows[old].get(key), rows[new].get(key)
-        if a and b:
-            lines.append(f"| {text} | {b['n']} | {_pct(a['top1'])} | **{_pct(b['top1'])}** | {_pct(a['top3'])} | {_pct(b['top3'])} | "
-                         f"{_pct(a['recognized_at_end'])} | {_pct(b['recognized_at_end'])} |")
+        vals = [rows[n].get(key) for n in names]
+        if all(vals):
+            top1 = [_pct(v["top1"]) for v in vals]
+            top1[-1] = f"**{top1[-1]}**"
+            rec = [_pct(v["recognized_at_end"]) for v in vals]
+            lines.append(f"| {text} | {vals[-1]['n']} | " + " | ".join(top1) + " | " + " | ".join(rec) + " |")
     return lines + [""]
