@@ -721,10 +721,38 @@
 
   // ---------------------------------------------------------------- start
 
-  const CATEGORY_ICONS = { animals: "🐱", animal: "🐱", food: "🍎", foods: "🍎", fruit: "🍓", fruit_veg: "🍎", fruits: "🍓", vegetables: "🥕", vehicles: "🚗", vehicle: "🚗",
-    transport: "🚗", nature: "🌳", weather: "🌦️", objects: "🧸", things: "🧸", home: "🏠", house: "🏠", music: "🎵",
-    sports: "⚽", body: "🖐️", clothes: "👕", tools: "🔨", sea: "🐟", ocean: "🐟", space: "🚀", shapes: "🔺", toys: "🧸",
-    insects: "🐞", plants: "🌷", kitchen: "🍳", school: "✏️" };
+  // One picture per category, never two alike: a child who cannot read tells them apart by it.
+  // Codes are the bundled ones (models/categories.json) and a few likely ones from the Spring
+  // service; an unknown code takes the first spare picture no other card on screen uses.
+  const CATEGORY_ICONS = {
+    animals: "🐱", sea: "🐙", birds_bugs: "🐞", fruit_veg: "🥕", food: "🍔", vehicles: "🚗",
+    home: "🏠", clothes: "👕", nature: "🌦️", body: "🖐️", shapes: "🔺", music_play: "🥁",
+    school: "✏️", town: "🏘️", kitchen_tools: "🍳",
+    animal: "🐱", foods: "🍔", fruit: "🍓", fruits: "🍓", vegetables: "🥕", vehicle: "🚗",
+    transport: "🚗", weather: "🌦️", objects: "🧸", things: "🧸", house: "🏠", music: "🎵",
+    sports: "⚽", tools: "🔨", ocean: "🐙", space: "🚀", toys: "🧸", insects: "🐞",
+    plants: "🌷", kitchen: "🍳",
+  };
+  const SPARE_ICONS = ["🌈", "⭐", "🎈", "🦄", "🐢", "🍩", "🪁", "🎁", "🌻", "🦖", "🚂", "🐳", "🍉", "🧩", "🎠"];
+
+  /** The icon of each category code, distinct within `codes` (known ones first, then spares). */
+  function categoryIcons(codes) {
+    const icons = new Map();
+    const used = new Set();
+    for (const code of codes) {
+      const icon = CATEGORY_ICONS[code];
+      if (icon && !used.has(icon)) { icons.set(code, icon); used.add(icon); }
+    }
+    const spares = SPARE_ICONS.concat(Object.values(CATEGORY_ICONS));
+    for (const code of codes) {
+      if (icons.has(code)) continue;
+      // More categories than pictures: a number is still unlike every other card.
+      const icon = spares.find((i) => !used.has(i)) || String(icons.size + 1);
+      icons.set(code, icon);
+      used.add(icon);
+    }
+    return icons;
+  }
 
   async function showStart(failed) {
     showScreen("start");
@@ -735,7 +763,7 @@
       const play = $("#play");
       play.hidden = false;
       const icon = $("#preset-icon");
-      icon.textContent = CATEGORY_ICONS[PRESET_CATEGORY] || "";
+      icon.textContent = categoryIcons([PRESET_CATEGORY]).get(PRESET_CATEGORY);
       icon.hidden = !icon.textContent;
       play.onclick = () => startGame(PRESET_CATEGORY);
       return;
@@ -752,11 +780,12 @@
       setTimeout(() => { setNet("idle"); showStart(failed); }, 3000);
       return;
     }
+    const icons = categoryIcons(cats.map((c) => c.code));
     cats.forEach((c) => {
       const b = el("button", "cat");
       b.setAttribute("role", "listitem");
       b.dataset.code = c.code;
-      b.appendChild(el("span", "emoji", CATEGORY_ICONS[c.code] || "🎨"));
+      b.appendChild(el("span", "emoji", icons.get(c.code)));
       b.appendChild(el("span", "ko", LANG === "en" ? c.name_en : c.name_ko));
       if (LANG !== "en") b.appendChild(el("span", "en", c.name_en));
       b.onclick = () => startGame(c.code);

@@ -1,6 +1,7 @@
 """The tablet page in headless Chromium against the running game server (docs/protocol.md).
 
-Each test writes screenshots to tests/screenshots/ (gitignored) at 1024x768 and 768x1024.
+Each test writes screenshots to var/screenshots/ (gitignored) at the three tablet sizes of
+conftest.VIEWPORTS (1180x820, 1024x768, 820x1180 portrait).
 """
 from __future__ import annotations
 
