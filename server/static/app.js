@@ -67,6 +67,9 @@
     drawing: false,          // a stage is running (not intermission / game over)
     over: false,
     lastReceived: null,      // the newest stage_start.received (for tests and diagnostics)
+    // The stage that ended last: its strokes the server has not acknowledged were finished before
+    // the child saw the result, so they still go to the server (docs/protocol.md, late strokes).
+    lateStage: -1,
     savedAt: 0,
   };
 
@@ -82,7 +85,7 @@
     if (!game.token || game.over) return;
     const data = {
       token: game.token, gameId: game.gameId, category: game.category, canvas: game.canvas,
-      current: game.current, savedAt: Date.now(),
+      current: game.current, lateStage: game.lateStage, savedAt: Date.now(),
       stages: game.stages.map((s) => s && {
         topic: s.topic, outcome: s.outcome, guesses: s.guesses, history: s.history,
         strokes: s.strokes.map((k) => ({ points: k.points, ended: k.ended })),
@@ -296,16 +299,28 @@
       // A new game (the first, or the old one could not be resumed): start from a clean slate.
       game.stages = [];
       game.current = -1;
+      game.lateStage = -1;
       game.over = false;
     }
     game.token = msg.resume_token;
     game.gameId = msg.game_id;
+    // A new socket: the late stage's unacknowledged strokes go again, whole (the server keeps
+    // only the points it does not have).
+    const late = game.stages[game.lateStage];
+    if (late) late.strokes.forEach((k) => { if (!k.acked) { k.sent = 0; k.endSent = false; } });
     game.limits = Object.assign({}, game.limits, msg.limits || {});
     saveGame();
   }
 
   function onStageStart(msg) {
     const now = performance.now();
+    // Back after a drop into a later stage: the one being drawn ended while we were away, and
+    // what the child drew of it before hearing so still belongs to it.
+    const was = stage();
+    if (was && game.current !== msg.stage && !was.outcome) {
+      if (pointer.stroke) endPointer();
+      game.lateStage = game.current;
+    }
     let s = game.stages[msg.stage];
     const known = s && s.topic && s.topic.label === msg.topic.label;
     if (!known) {
@@ -379,6 +394,8 @@
     }
     game.drawing = false;
     if (msg.stage === game.current) endPointer();
+    game.lateStage = msg.stage;
+    flushLate();
     renderDots();
     if (msg.stage === game.current) renderBubble(true);
     showOverlay(s, msg.outcome);
@@ -386,6 +403,12 @@
   }
 
   function onGameOver(msg) {
+    // The game ended while we were away (no stage_result seen): the last stage's ink still counts.
+    const was = stage();
+    if (was && !was.outcome && game.lateStage !== game.current) {
+      if (pointer.stroke) endPointer();
+      game.lateStage = game.current;
+    }
     game.over = true;
     game.drawing = false;
     net.wanted = false;
@@ -397,6 +420,7 @@
       s.outcome = st.outcome;
       s.final = st.guesses || [];
     });
+    flushLate(); // sent before the close below: a socket sends what it was given first
     const ws = net.ws;
     net.ws = null;
     clearInterval(net.pingTimer);
@@ -442,7 +466,33 @@
       if (!k.ended) break; // strokes go in order; nothing after an open stroke exists anyway
     }
   }
-  setInterval(flushStrokes, SEND_INTERVAL_MS);
+  /** The strokes of the stage that ended last which the server has not acknowledged: each went
+   *  on its way before the child saw the result, so it is part of that drawing. Sent once per
+   *  socket; the server keeps those begun before its result and refuses the others. */
+  function flushLate() {
+    const i = game.lateStage;
+    const s = i >= 0 ? game.stages[i] : null;
+    if (!s || (game.drawing && i === game.current) || !welcomed) return;
+    if (!net.ws || net.ws.readyState !== WebSocket.OPEN) return;
+    const max = Math.max(1, game.limits.max_points_per_message || 512);
+    for (let j = 0; j < s.strokes.length; j++) {
+      const k = s.strokes[j];
+      if (k.acked || !k.points.length) continue;
+      k.ended = true; // a stroke the result cut short ends where the finger was
+      while (k.sent < k.points.length) {
+        const chunk = k.points.slice(k.sent, k.sent + max);
+        const end = k.sent + chunk.length === k.points.length;
+        if (!send({ type: "stroke", stage: i, stroke: j, start: k.sent, points: chunk, end })) return;
+        k.sent += chunk.length;
+        if (end) k.endSent = true;
+      }
+      if (!k.endSent) {
+        if (!send({ type: "stroke", stage: i, stroke: j, start: k.points.length, points: [], end: true })) return;
+        k.endSent = true;
+      }
+    }
+  }
+  setInterval(() => { flushStrokes(); flushLate(); }, SEND_INTERVAL_MS);
 
   // ---------------------------------------------------------------- drawing
 
@@ -808,6 +858,7 @@
     game.token = null;
     game.stages = [];
     game.current = -1;
+    game.lateStage = -1;
     game.over = false;
     game.drawing = false;
     showScreen("game");
@@ -835,6 +886,7 @@
       strokes: s.strokes.map((k) => ({ points: k.points, ended: true, sent: 0, endSent: false, acked: false })),
     }));
     game.current = saved.current;
+    game.lateStage = saved.lateStage == null ? -1 : saved.lateStage;
     showScreen("game");
     layoutPad();
     net.wanted = true;
