@@ -87,7 +87,7 @@
       token: game.token, gameId: game.gameId, category: game.category, canvas: game.canvas,
       current: game.current, lateStage: game.lateStage, savedAt: Date.now(),
       stages: game.stages.map((s) => s && {
-        topic: s.topic, outcome: s.outcome, guesses: s.guesses, history: s.history,
+        topic: s.topic, outcome: s.outcome, guesses: s.guesses, history: s.history, announced: !!s.announced,
         strokes: s.strokes.map((k) => ({ points: k.points, ended: k.ended })),
       }),
     };
@@ -271,6 +271,8 @@
     try { ws.send(JSON.stringify(msg)); return true; } catch (_) { return false; }
   }
 
+  // The newest ink and guesses are kept however the page goes away (a reload, a closed tab).
+  window.addEventListener("pagehide", () => saveGame());
   window.addEventListener("online", () => { if (net.wanted && !net.ws) { net.attempt = 0; connect(); } });
 
   // ---------------------------------------------------------------- messages
@@ -354,9 +356,9 @@
     renderDots();
     if (fresh) {
       redrawPad();
-      renderBubble();
       sayTopic(s.topic);
     }
+    renderBubble(); // also after a reload: the guesses so far come back with the ink
     flushStrokes();
     saveGame();
   }
@@ -378,7 +380,8 @@
     const last = s.history[s.history.length - 1];
     if (!last || last.label !== top.label) {
       s.history.push(top);
-      if (msg.stage === game.current && game.drawing) sayGuess(top);
+      if (msg.stage === game.current && game.drawing) sayGuess(top, msg.stage);
+      saveSoon(); // the bubble comes back after a reload
     }
     if (msg.stage === game.current) renderBubble(true);
   }
@@ -701,8 +704,10 @@
     o.querySelector(".en").textContent = LANG === "en" ? "" : s.topic.name_en;
     renderThumb(o.querySelector(".thumb"), s);
     o.hidden = false;
-    if (outcome === "recognized") { confetti(); happySound(); sayRecognized(s.topic); }
-    else { gentleSound(); sayGentle(s.topic); }
+    const first = !s.announced;
+    if (outcome === "recognized") { if (first) { confetti(); happySound(); } }
+    else if (first) gentleSound();
+    sayResult(s, outcome);
   }
   const BADGES = { recognized: "#i-star", timeout: "#i-clock", skipped: "#i-skip", abandoned: "#i-clock" };
   function hideOverlay() { $("#overlay").hidden = true; stopConfetti(); }
@@ -882,7 +887,7 @@
     game.token = saved.token;
     game.gameId = saved.gameId;
     game.stages = (saved.stages || []).map((s) => s && Object.assign(newStageRecord(s.topic), {
-      outcome: s.outcome, guesses: s.guesses || [], history: s.history || [],
+      outcome: s.outcome, guesses: s.guesses || [], history: s.history || [], announced: !!s.announced,
       strokes: s.strokes.map((k) => ({ points: k.points, ended: true, sent: 0, endSent: false, acked: false })),
     }));
     game.current = saved.current;
@@ -906,19 +911,70 @@
 
   // ---------------------------------------------------------------- voice and sound
 
-  function say(text, lang) {
-    if (!("speechSynthesis" in window) || !text) return;
+  // One line at a time, by rank: the topic is always heard whole first (a new topic starts
+  // afresh); a result (win or not) waits for the topic but cuts a guess short; guesses never
+  // cut anything: while something is being said only the newest guess waits, and it is said
+  // only if it is still news. Guesses are questions ("고양이일까?"): only the server's
+  // stage_result says the drawing was recognised, so the voice never claims a win the score
+  // does not give (whatever recognition rule the server plays by).
+  const voice = { current: null, pending: null, watchdog: 0 };
+
+  function utter(line) {
+    if (!("speechSynthesis" in window) || !line.text) return;
+    let u;
     try {
-      const u = new SpeechSynthesisUtterance(text);
-      u.lang = lang || (LANG === "en" ? "en-US" : "ko-KR");
+      u = new SpeechSynthesisUtterance(line.text);
+      u.lang = LANG === "en" ? "en-US" : "ko-KR";
       u.rate = 0.9;
       u.pitch = 1.15;
-      const voice = speechSynthesis.getVoices().find((v) => v.lang && v.lang.replace("_", "-").startsWith(u.lang.slice(0, 2)));
-      if (voice) u.voice = voice;
-      speechSynthesis.speak(u);
-    } catch (_) { /* no voice: the word is on screen */ }
+      const v = speechSynthesis.getVoices().find((x) => x.lang && x.lang.replace("_", "-").startsWith(u.lang.slice(0, 2)));
+      if (v) u.voice = v;
+    } catch (_) { return; /* no voice: the word is on screen */ }
+    const done = () => {
+      if (voice.current !== line) return; // an older line, cancelled
+      clearTimeout(voice.watchdog);
+      voice.current = null;
+      const next = voice.pending;
+      voice.pending = null;
+      if (next && (!next.still || next.still())) utter(next);
+    };
+    u.onend = done;
+    u.onerror = done;
+    line.u = u;
+    voice.current = line;
+    // A speech engine that never reports the end must not leave the robot mute for good: once
+    // it says it is no longer speaking (or after far longer than any line), the line is over.
+    clearTimeout(voice.watchdog);
+    const since = performance.now();
+    const watch = () => {
+      let speaking = true;
+      try { speaking = speechSynthesis.speaking || speechSynthesis.pending; } catch (_) { speaking = false; }
+      if (!speaking && performance.now() - since > 1500) done();
+      else if (performance.now() - since > 30000) done();
+      else voice.watchdog = setTimeout(watch, 1000);
+    };
+    voice.watchdog = setTimeout(watch, 1000);
+    try { speechSynthesis.speak(u); } catch (_) { done(); }
   }
-  function hush() { try { speechSynthesis.cancel(); } catch (_) { /* ignore */ } }
+  function hush() {
+    voice.current = null;
+    voice.pending = null;
+    clearTimeout(voice.watchdog);
+    try { speechSynthesis.cancel(); } catch (_) { /* ignore */ }
+  }
+  function speakLine(line) {
+    const now = voice.current;
+    if (line.kind === "topic") { hush(); utter(line); return; }
+    if (line.kind === "result") {
+      if (now && now.kind !== "guess") { voice.pending = line; return; } // after the topic
+      hush();
+      utter(line);
+      return;
+    }
+    // a guess
+    if (now) { if (!voice.pending || voice.pending.kind === "guess") voice.pending = line; return; }
+    utter(line);
+  }
 
   /** 을/를 by whether the last syllable has a final consonant. */
   function objectParticle(word) {
@@ -927,20 +983,29 @@
     return (c - 0xac00) % 28 ? "을" : "를";
   }
   function sayTopic(t) {
-    hush();
-    if (LANG === "en") say(`Draw ${t.name_en}!`);
-    else say(`${t.name_ko}${objectParticle(t.name_ko)} 그려 볼까요?`);
+    speakLine({ kind: "topic", text: LANG === "en" ? `Draw ${t.name_en}!` : `${t.name_ko}${objectParticle(t.name_ko)} 그려 볼까요?` });
   }
-  let lastGuessSpoken = 0;
-  function sayGuess(g) {
-    const now = performance.now();
-    if (now - lastGuessSpoken < 1200) return;
-    lastGuessSpoken = now;
-    hush();
-    say(LANG === "en" ? `${g.name_en}?` : `${g.name_ko}?`);
+  /** "고양이일까?" / "Is it a cat?": a question, never the answer (see `voice`). */
+  function sayGuess(g, stageIndex) {
+    const en = `Is it ${/^[aeiou]/i.test(g.name_en) ? "an" : "a"} ${g.name_en}?`;
+    speakLine({
+      kind: "guess", text: LANG === "en" ? en : `${g.name_ko}일까?`,
+      // Still news when it is said: the stage still running, and still the robot's best guess.
+      still: () => {
+        const s = game.stages[stageIndex];
+        return game.drawing && game.current === stageIndex && s && s.history.length && s.history[s.history.length - 1].label === g.label;
+      },
+    });
   }
-  function sayRecognized(t) { hush(); say(LANG === "en" ? `I know! It's ${t.name_en}!` : `알았다! ${t.name_ko}!`); }
-  function sayGentle(t) { hush(); say(LANG === "en" ? "Good try! Next one!" : "잘했어요! 다음 그림!"); }
+  function sayResult(s, outcome) {
+    if (s.announced) return; // said once per stage, not again after a reload
+    s.announced = true;
+    const t = s.topic;
+    const text = outcome === "recognized"
+      ? (LANG === "en" ? `I know! It's ${t.name_en}!` : `알았다! ${t.name_ko}!`)
+      : (LANG === "en" ? "Good try! Next one!" : "잘했어요! 다음 그림!");
+    speakLine({ kind: "result", text });
+  }
 
   let audio = null;
   function unlockAudio() {

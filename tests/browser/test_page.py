@@ -228,9 +228,13 @@ def test_connection_drop_resumes_with_ink(open_stage_server, page_for, viewport)
         {"points": s["points"], "ended": True} for s in local_strokes(page)
     ]
 
-    # Even a reload of the page resumes the game with the ink redrawn (kept in localStorage).
+    # Even a reload of the page resumes the game with the ink redrawn (kept in localStorage),
+    # and the robot's guesses so far back in its bubble.
+    page.wait_for_function("!document.querySelector('#guessbox').hidden", timeout=15000)
+    bubble = page.locator("#bubble").inner_text()
     page.reload()
     page.wait_for_function("window.doodle.connected() && window.doodle.game.drawing", timeout=15000)
+    assert not page.locator("#guessbox").is_hidden() and page.locator("#bubble").inner_text() == bubble
     assert page.evaluate("window.doodle.game.gameId") == game_id
     assert [s["xy"] for s in local_strokes(page)] == [s["xy"] for s in before] + [local_strokes(page)[2]["xy"]]
     assert len(local_strokes(page)) == 3
