@@ -293,8 +293,11 @@ def _on_late_chunk(
     if chunk.stroke > len(counts) or chunk.stroke < 0:
         raise ProtocolViolation("wrong_stage", f"{ended}: stroke {chunk.stroke} is not the "
                                 f"next one ({len(counts)})")
+    if chunk.stroke == len(counts) and chunk.start != 0:
+        # The rest of a stroke whose beginning was refused (or never came): refused alike.
+        raise ProtocolViolation("wrong_stage", f"{ended}: stroke {chunk.stroke} was not taken")
     have = counts[chunk.stroke] if chunk.stroke < len(counts) else 0
-    if chunk.start > have or (chunk.stroke == len(counts) and chunk.start != 0):
+    if chunk.start > have:
         raise ProtocolViolation("points_missing", f"stroke {chunk.stroke} has {have} points: "
                                 f"send again from point {have}")
     new_points = chunk.points[have - chunk.start:]

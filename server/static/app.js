@@ -439,8 +439,9 @@
       net.unauthorized = true; // the close (1008) follows: join again, then reconnect
     } else if (msg.code === "points_missing" || msg.code === "rate_limited") {
       // The server has fewer points than we assumed: resend every unacknowledged stroke (safe).
-      const s = stage();
-      if (s) s.strokes.forEach((k) => { if (!k.acked) { k.sent = 0; k.endSent = false; } });
+      for (const s of [stage(), game.stages[game.lateStage]]) {
+        if (s) s.strokes.forEach((k) => { if (!k.acked) { k.sent = 0; k.endSent = false; } });
+      }
     } else if (msg.code === "resume_failed") {
       game.token = null; // a new game starts: its welcome follows
     }

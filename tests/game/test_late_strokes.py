@@ -80,6 +80,16 @@ def test_strokes_begun_after_the_result_or_arriving_too_late_are_refused(points,
     assert state.late_stroke_points == [1], "a refused stroke leaves no trace"
 
 
+def test_the_rest_of_a_refused_late_stroke_is_refused_alike():
+    """The same code for every chunk of it, so a tablet counting refusals counts the stroke."""
+    state = start()
+    engine.handle(state, chunk(0, 0, [(1, 1, 100)], end=True), now_ms=200, rules=RULES)
+    recognise(state, at_ms=3000)
+    with pytest.raises(ProtocolViolation) as info:
+        engine.handle(state, chunk(0, 1, [(2, 2, 2500)], start=32, end=True), now_ms=3100, rules=RULES)
+    assert info.value.code == "wrong_stage" and "not taken" in str(info.value)
+
+
 def test_a_stroke_of_an_older_stage_is_refused_once_a_newer_one_has_ended():
     state = start()
     engine.handle(state, chunk(0, 0, [(1, 1, 100)], end=True), now_ms=200, rules=RULES)
