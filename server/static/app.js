@@ -737,6 +737,7 @@
 
   function showGallery(msg) {
     hideOverlay();
+    hideDetail();
     showScreen("gallery");
     const stars = $("#stars");
     stars.textContent = "";
@@ -770,9 +771,66 @@
       });
       if (!finals.length) thought.appendChild(el("span", "miss", "?"));
       card.appendChild(thought);
+      card.addEventListener("click", () => showDetail(s));
       cards.appendChild(card);
       renderThumb(canvas, s);
     }
+  }
+
+  // ---------------------------------------------------------------- one drawing, large
+
+  /** Tapped in the gallery: the drawing large, the robot's top 3 (with how sure it was), and
+   *  how three other children drew the same topic (server/static/examples/, Quick, Draw!). */
+  function showDetail(s) {
+    const d = $("#detail");
+    d.hidden = false;
+    d.dataset.label = s.topic.label;
+    d.querySelector(".word .ko").textContent = name(s.topic);
+    d.querySelector(".word .en").textContent = LANG === "en" ? "" : s.topic.name_en;
+    renderThumb(d.querySelector(".big"), s);
+    const list = d.querySelector(".guesses");
+    list.textContent = "";
+    const finals = (s.final && s.final.length ? s.final : s.guesses || []).slice(0, 3);
+    for (const g of finals) {
+      const span = el("span", g.label === s.topic.label ? "hit" : "miss", name(g));
+      if (typeof g.p === "number") span.dataset.p = Math.round(g.p * 100) + "%";
+      list.appendChild(span);
+    }
+    if (!finals.length) list.appendChild(el("span", "miss", "?"));
+    const minis = d.querySelector(".minis");
+    minis.textContent = "";
+    const label = s.topic.label;
+    fetch("examples/" + exampleSlug(label) + ".json")
+      .then((r) => (r.ok ? r.json() : { drawings: [] }))
+      .then((ex) => {
+        if (d.hidden || d.dataset.label !== label) return; // closed, or another drawing now
+        for (const drawing of (ex.drawings || []).slice(0, 3)) {
+          const c = el("canvas", "mini");
+          minis.appendChild(c);
+          renderExample(c, drawing);
+        }
+      })
+      .catch(() => { /* offline: the child's own drawing is what matters */ });
+  }
+  function hideDetail() { $("#detail").hidden = true; }
+  $("#detail-close").addEventListener("click", (ev) => { ev.stopPropagation(); hideDetail(); });
+  $("#detail").addEventListener("click", (ev) => { if (ev.target === $("#detail")) hideDetail(); });
+
+  /** The examples' file name of a label (scripts/make_examples.py makes the same). */
+  function exampleSlug(label) { return label.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, ""); }
+
+  /** A drawing in Google's simplified format ([[xs], [ys]] per stroke, 0..255), fitted to `canvas`. */
+  function renderExample(canvas, drawing) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth || 120, h = canvas.clientHeight || 120;
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    const scale = (Math.min(w, h) * 0.84) / 255;
+    g.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * (w - 255 * scale) / 2, dpr * (h - 255 * scale) / 2);
+    drawStrokes(g, drawing.map(([xs, ys]) => ({ points: xs.map((x, i) => [x, ys[i]]) })), Math.max(2, 4 / scale));
   }
 
   // ---------------------------------------------------------------- start
