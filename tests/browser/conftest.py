@@ -217,8 +217,11 @@ def _serve(env_extra: dict[str, str]) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    """The game server with its normal rules (a shorter pause between stages)."""
-    yield from _serve({"INTERMISSION_MS": "2500"})
+    """The game server with its normal rules (a shorter pause between stages), and 120 s a
+    stage: a test draws through CDP one mouse move at a time, and on a busy machine (2 cores, a
+    model training, the tests niced) one move took 75-150 ms, so a 13-stroke fixture drawing did
+    not fit in 40 s (2026-12-02) and the stage timed out half drawn."""
+    yield from _serve({"INTERMISSION_MS": "2500", "DEFAULT_TIME_LIMIT_S": "120"})
 
 
 @pytest.fixture(scope="session")

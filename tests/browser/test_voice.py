@@ -11,6 +11,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import _serve, load_drawings, shot
 from tests.browser.test_page import draw_strokes, fit, line, pad_box, tap, wait_stage
+from tests.browser.test_tablet_layout import broken_korean_words
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +74,7 @@ def test_the_topic_is_heard_whole_before_any_guess_and_guesses_are_questions(ope
 @pytest.fixture(scope="module")
 def patient_server():  # type: ignore[no-untyped-def]
     """The normal rules with a long pause after each stage: time to reload during it."""
-    yield from _serve({"INTERMISSION_MS": "9000"})
+    yield from _serve({"INTERMISSION_MS": "9000", "DEFAULT_TIME_LIMIT_S": "120"})  # see conftest.server
 
 
 def test_a_win_waits_for_the_topic_and_is_said_once_even_after_a_reload(patient_server, page_for) -> None:  # type: ignore[no-untyped-def]
@@ -109,6 +110,7 @@ def test_a_win_waits_for_the_topic_and_is_said_once_even_after_a_reload(patient_
         page.evaluate("window.__voice.finish()")
     page.wait_for_function(f"window.__voice.speaking() === {win_line!r}", timeout=5000)
     shot(page, "3-recognized-voice", ("1180x820", 1180, 820))
+    assert broken_korean_words(page, "#game") == []
 
     # A reload during the pause: the celebration is back on screen, the win is not said again.
     page.reload()
