@@ -19,7 +19,10 @@ VOICE_RECORDER = """(() => {
   const log = [];
   let current = null;
   const synth = window.speechSynthesis;
-  synth.speak = (u) => { log.push({op: 'speak', text: u.text, over: current && current.text}); current = u; };
+  // The robot's newest guess when a line is said (guesses keep coming while a line is spoken).
+  const newest = () => { const g = window.doodle && window.doodle.game; const s = g && g.stages[g.current];
+    return s && s.history.length ? s.history[s.history.length - 1].name_ko : null; };
+  synth.speak = (u) => { log.push({op: 'speak', text: u.text, over: current && current.text, newest: newest()}); current = u; };
   synth.cancel = () => { const u = current; log.push({op: 'cancel', over: u && u.text}); current = null;
     if (u && u.onerror) u.onerror(new Event('error')); };
   // What the page reads to know a line is still being said.
@@ -64,9 +67,9 @@ def test_the_topic_is_heard_whole_before_any_guess_and_guesses_are_questions(ope
     # recognises, so no line may sound like the answer).
     page.evaluate("window.__voice.finish()")
     page.wait_for_function("window.__voice.speaking() !== null", timeout=5000)
-    guess_line = page.evaluate("window.__voice.speaking()")
-    newest = page.evaluate("window.doodle.game.stages[0].history.slice(-1)[0]")
-    assert guess_line == f"{newest['name_ko']}일까?", (guess_line, newest)
+    spoken = said(page)[-1]
+    assert spoken["op"] == "speak" and spoken["text"] == page.evaluate("window.__voice.speaking()")
+    assert spoken["text"] == f"{spoken['newest']}일까?", spoken  # the newest guess, as a question
     assert not any("알았다" in (e.get("text") or "") for e in said(page))
     assert page.js_errors == []
 
