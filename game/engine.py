@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 from game.commands import (
     AppendGuess,
@@ -100,7 +101,12 @@ def handle(state: GameState, command: Command, *, now_ms: int, rules: GameRules)
     transition = Transition()
     match command:
         case StrokeChunk():
-            _on_stroke_chunk(state, command, rules, transition)
+            if command.stage == state.late_stage and not (
+                state.phase == Phase.DRAWING and command.stage == state.stage
+            ):
+                _on_late_chunk(state, command, now_ms, rules, transition)
+            else:
+                _on_stroke_chunk(state, command, rules, transition)
         case Skip():
             _require_drawing(state, command.stage)
             _end_stage(state, StageOutcome.SKIPPED, now_ms, rules, transition)
@@ -108,6 +114,9 @@ def handle(state: GameState, command: Command, *, now_ms: int, rules: GameRules)
             _on_guess(state, command, now_ms, rules, transition)
         case Tick():
             _on_tick(state, now_ms, rules, transition)
+        case Disconnected() if state.phase == Phase.FINISHED:
+            if state.record_at_ms is not None:
+                _record(state, transition)  # its tablet has left: no late stroke will come
         case Connected():
             if not state.connected or state.abandon_at_ms is not None:
                 state.connected = True
@@ -270,6 +279,70 @@ def _on_stroke_chunk(
         transition.effects.append(RequestGuess(state.stage, stroke_ended=chunk.end))
 
 
+def _on_late_chunk(
+    state: GameState, chunk: StrokeChunk, now_ms: int, rules: GameRules, transition: Transition
+) -> None:
+    """A stroke of the stage that ended last, arriving after its result (see GameRules).
+
+    Kept when the child began it before the result and finished it within the grace, by the
+    points' own times, and it arrives within the window; never guessed (the result stands).
+    """
+    stage = state.late_stage
+    summary = state.stages[stage]
+    result_t_ms = summary.ended_at_ms - summary.started_at_ms
+    limit_t_ms = min(result_t_ms + rules.late_stroke_grace_ms,
+                     round(state.plan[stage].time_limit_s * 1000))
+    ended = f"stage {stage} has ended"
+    if state.late_until_ms is None or now_ms > state.late_until_ms:
+        raise ProtocolViolation("wrong_stage", f"{ended}: its strokes came too late")
+    counts, ends = state.late_stroke_points, state.late_stroke_ended
+    if chunk.stroke > len(counts) or chunk.stroke < 0:
+        raise ProtocolViolation("wrong_stage", f"{ended}: stroke {chunk.stroke} is not the "
+                                f"next one ({len(counts)})")
+    if chunk.stroke == len(counts) and chunk.start != 0:
+        # The rest of a stroke whose beginning was refused (or never came): refused alike.
+        raise ProtocolViolation("wrong_stage", f"{ended}: stroke {chunk.stroke} was not taken")
+    have = counts[chunk.stroke] if chunk.stroke < len(counts) else 0
+    if chunk.start > have:
+        raise ProtocolViolation("points_missing", f"stroke {chunk.stroke} has {have} points: "
+                                f"send again from point {have}")
+    new_points = chunk.points[have - chunk.start:]
+    if chunk.stroke < len(counts) and ends[chunk.stroke]:
+        if new_points:
+            raise ProtocolViolation("stroke_ended", f"stroke {chunk.stroke} has ended")
+    else:
+        if chunk.stroke == len(counts):
+            if not new_points or new_points[0][2] > result_t_ms:
+                raise ProtocolViolation("wrong_stage", f"{ended}: a stroke begun after its "
+                                        f"result ({result_t_ms} ms) is not part of its drawing")
+            if len(counts) >= rules.max_strokes_per_stage:
+                raise ProtocolViolation("too_many_strokes", f"a stage takes at most "
+                                        f"{rules.max_strokes_per_stage} strokes")
+        late = [p for p in new_points if p[2] > limit_t_ms]
+        if late:
+            raise ProtocolViolation("wrong_stage", f"{ended}: a point drawn at {late[0][2]} ms, "
+                                    f"after its result and grace ({limit_t_ms} ms)")
+        if have + len(new_points) > rules.max_points_per_stroke or (
+            sum(counts) + len(new_points) > rules.max_points_per_stage
+        ):
+            raise ProtocolViolation("too_many_points", "a stroke or stage over its points limit")
+        _check_in_canvas(state, new_points, rules)
+        if chunk.stroke == len(counts):
+            counts.append(0)
+            ends.append(False)
+        counts[chunk.stroke] += len(new_points)
+        if new_points:
+            transition.effects.append(AppendPoints(stage, chunk.stroke, tuple(new_points)))
+        if chunk.end:
+            ends[chunk.stroke] = True
+        state.stages[stage] = replace(summary, stroke_count=len(counts))
+    transition.changed = True
+    if chunk.end:  # also for a resend of an ended stroke: the tablet learns it is kept
+        transition.events.append(
+            Event("ack", {"stage": stage, "stroke": chunk.stroke, "points": counts[chunk.stroke]})
+        )
+
+
 def _check_in_canvas(state: GameState, points: tuple, rules: GameRules) -> None:
     margin = rules.canvas_margin_px
     for x, y, t in points:
@@ -315,6 +388,8 @@ def _on_guess(
 
 def _on_tick(state: GameState, now_ms: int, rules: GameRules, transition: Transition) -> None:
     if state.phase == Phase.FINISHED:
+        if state.record_at_ms is not None and now_ms >= state.record_at_ms:
+            _record(state, transition)  # the late strokes' window has closed
         return
     if state.abandon_at_ms is not None and now_ms >= state.abandon_at_ms:
         if state.phase == Phase.DRAWING:
@@ -360,6 +435,11 @@ def _end_stage(
     state: GameState, outcome: StageOutcome, now_ms: int, rules: GameRules, transition: Transition
 ) -> None:
     _close_stage(state, outcome, now_ms)
+    if rules.late_stroke_window_ms > 0:
+        state.late_stage = state.stage
+        state.late_stroke_points = list(state.stroke_points)
+        state.late_stroke_ended = list(state.stroke_ended)
+        state.late_until_ms = now_ms + rules.late_stroke_window_ms
     transition.changed = True
     transition.effects.append(StageEnded(state.stage, outcome))
     last = state.stage + 1 >= state.stage_count
@@ -378,5 +458,20 @@ def _finish(state: GameState, outcome: GameOutcome, now_ms: int, transition: Tra
     state.ended_at_ms = now_ms
     state.outcome = outcome
     transition.changed = True
-    transition.effects.append(GameFinished())
     transition.events.append(game_over_event(state))
+    late = state.late_until_ms is not None and state.late_until_ms > now_ms
+    if outcome == GameOutcome.COMPLETED and late:
+        state.record_at_ms = state.late_until_ms  # or sooner, when the tablet leaves
+    else:
+        _record(state, transition)
+
+
+def _record(state: GameState, transition: Transition) -> None:
+    """The finished game goes to the results: it takes no more strokes."""
+    state.late_stage = -1
+    state.late_stroke_points = []
+    state.late_stroke_ended = []
+    state.late_until_ms = None
+    state.record_at_ms = None
+    transition.changed = True
+    transition.effects.append(GameFinished())

@@ -61,6 +61,14 @@ class GameRules:
     default_time_limit_s: float = 40.0
     intermission_ms: int = 3000
     resume_grace_ms: int = 60_000
+    # Strokes still on their way when a stage ends (a connection pause, a recognition from the
+    # strokes already in) belong to the drawing if the child began them before the result and
+    # finished them within `late_stroke_grace_ms` of it, by the child's own clock (the points'
+    # `t`). They are taken until `late_stroke_window_ms` after the result; a finished game is
+    # recorded when its tablet leaves or the window closes, whichever comes first. 0: no late
+    # strokes, a finished game is recorded at once.
+    late_stroke_window_ms: int = 0
+    late_stroke_grace_ms: int = 2_000
     recognition: RecognitionRule = RecognitionRule()
     max_points_per_stroke: int = 4000
     max_strokes_per_stage: int = 200

@@ -69,6 +69,14 @@ class GameState:
     last_guess_points: int = -1
     last_guesses: list[tuple[str, float]] = field(default_factory=list)
     stages: list[StageSummary] = field(default_factory=list)
+    # the stage that ended last, while its late strokes are still taken (GameRules): what the
+    # server holds of it per stroke, and until when (-1 / None: none)
+    late_stage: int = -1
+    late_stroke_points: list[int] = field(default_factory=list)
+    late_stroke_ended: list[bool] = field(default_factory=list)
+    late_until_ms: int | None = None
+    # a completed game waiting for late strokes before it is recorded
+    record_at_ms: int | None = None
     connected: bool = True
     abandon_at_ms: int | None = None
     ended_at_ms: int | None = None
@@ -88,8 +96,10 @@ class GameState:
 
     def next_deadline_ms(self) -> int | None:
         """The earliest moment at which a `Tick` changes this game, or None."""
+        if self.phase == Phase.FINISHED:
+            return self.record_at_ms
         candidates = [d for d in (self.deadline_ms, self.abandon_at_ms) if d is not None]
-        return min(candidates) if candidates and self.phase != Phase.FINISHED else None
+        return min(candidates) if candidates else None
 
     def to_dict(self) -> dict[str, Any]:
         """`dataclasses.asdict(self)`, written out: asdict's generic recursion was a tenth of a
@@ -112,6 +122,9 @@ class GameState:
                         "time_to_recognize_ms": s.time_to_recognize_ms,
                         "final_guesses": tuple(tuple(g) for g in s.final_guesses),
                         "stroke_count": s.stroke_count} for s in self.stages],
+            "late_stage": self.late_stage, "late_stroke_points": list(self.late_stroke_points),
+            "late_stroke_ended": list(self.late_stroke_ended),
+            "late_until_ms": self.late_until_ms, "record_at_ms": self.record_at_ms,
             "connected": self.connected, "abandon_at_ms": self.abandon_at_ms,
             "ended_at_ms": self.ended_at_ms, "outcome": self.outcome,
         }
@@ -140,6 +153,9 @@ class GameState:
             stroke_ended=list(self.stroke_ended), last_guess_points=self.last_guess_points,
             last_guesses=list(self.last_guesses),
             stages=list(self.stages),
+            late_stage=self.late_stage, late_stroke_points=list(self.late_stroke_points),
+            late_stroke_ended=list(self.late_stroke_ended), late_until_ms=self.late_until_ms,
+            record_at_ms=self.record_at_ms,
             connected=self.connected, abandon_at_ms=self.abandon_at_ms,
             ended_at_ms=self.ended_at_ms, outcome=self.outcome,
         )

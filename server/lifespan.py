@@ -47,6 +47,7 @@ def rules_from(settings: Settings) -> GameRules:
         default_time_limit_s=settings.default_time_limit_s,
         intermission_ms=settings.intermission_ms,
         resume_grace_ms=round(settings.resume_grace_s * 1000),
+        late_stroke_window_ms=round(settings.late_stroke_window_s * 1000),
         recognition=RecognitionRule(
             top_k=settings.recognition_top_k,
             min_probability=settings.recognition_min_probability,

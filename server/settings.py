@@ -52,10 +52,19 @@ class Settings(BaseSettings):
         None, description="Bearer token for admin endpoints. Unset: admin endpoints are closed."
     )
 
-    default_stage_count: int = Field(5, ge=1, le=20, description="Stages per game by default.")
+    default_stage_count: int = Field(
+        5, ge=1, le=20, description="Stages per game for a category that sets no `stage_count` of "
+        "its own. Every bundled category (models/categories.json) and most Spring ones set it, "
+        "so there this has no effect."
+    )
     default_time_limit_s: float = Field(40.0, gt=0, le=600, description="Time per topic.")
     intermission_ms: int = Field(3000, ge=0, description="Pause between stages.")
     resume_grace_s: float = Field(60.0, ge=0, description="How long a dropped tablet may return.")
+    late_stroke_window_s: float = Field(
+        15.0, ge=0, description="After a stage's result, how long strokes the child began before "
+        "it (and finished within 2 s of it) are still kept; a completed game is recorded when its "
+        "tablet leaves or this has passed. 0: none."
+    )
     recognition_top_k: int = Field(1, ge=1, le=5, description="The target must be in the top k.")
     recognition_min_probability: float = Field(
         0.5, ge=0, le=1, description="…with at least this probability."

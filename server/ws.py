@@ -355,6 +355,8 @@ class TabletConnection:
             self.drawing.reset(state.stage, [])
         for effect in transition.effects:
             if isinstance(effect, AppendPoints):
+                if effect.stage != self.drawing.stage:
+                    continue  # a late stroke of a stage already judged: kept, never guessed
                 if effect.stroke >= len(self.drawing.strokes):
                     self.guesses.stroke_began(asyncio.get_running_loop().time() * 1000)
                 self.drawing.add(effect.stroke, effect.points)

@@ -67,6 +67,9 @@
     drawing: false,          // a stage is running (not intermission / game over)
     over: false,
     lastReceived: null,      // the newest stage_start.received (for tests and diagnostics)
+    // The stage that ended last: its strokes the server has not acknowledged were finished before
+    // the child saw the result, so they still go to the server (docs/protocol.md, late strokes).
+    lateStage: -1,
     savedAt: 0,
   };
 
@@ -82,9 +85,9 @@
     if (!game.token || game.over) return;
     const data = {
       token: game.token, gameId: game.gameId, category: game.category, canvas: game.canvas,
-      current: game.current, savedAt: Date.now(),
+      current: game.current, lateStage: game.lateStage, savedAt: Date.now(),
       stages: game.stages.map((s) => s && {
-        topic: s.topic, outcome: s.outcome, guesses: s.guesses, history: s.history,
+        topic: s.topic, outcome: s.outcome, guesses: s.guesses, history: s.history, announced: !!s.announced,
         strokes: s.strokes.map((k) => ({ points: k.points, ended: k.ended })),
       }),
     };
@@ -268,6 +271,8 @@
     try { ws.send(JSON.stringify(msg)); return true; } catch (_) { return false; }
   }
 
+  // The newest ink and guesses are kept however the page goes away (a reload, a closed tab).
+  window.addEventListener("pagehide", () => saveGame());
   window.addEventListener("online", () => { if (net.wanted && !net.ws) { net.attempt = 0; connect(); } });
 
   // ---------------------------------------------------------------- messages
@@ -296,16 +301,28 @@
       // A new game (the first, or the old one could not be resumed): start from a clean slate.
       game.stages = [];
       game.current = -1;
+      game.lateStage = -1;
       game.over = false;
     }
     game.token = msg.resume_token;
     game.gameId = msg.game_id;
+    // A new socket: the late stage's unacknowledged strokes go again, whole (the server keeps
+    // only the points it does not have).
+    const late = game.stages[game.lateStage];
+    if (late) late.strokes.forEach((k) => { if (!k.acked) { k.sent = 0; k.endSent = false; } });
     game.limits = Object.assign({}, game.limits, msg.limits || {});
     saveGame();
   }
 
   function onStageStart(msg) {
     const now = performance.now();
+    // Back after a drop into a later stage: the one being drawn ended while we were away, and
+    // what the child drew of it before hearing so still belongs to it.
+    const was = stage();
+    if (was && game.current !== msg.stage && !was.outcome) {
+      if (pointer.stroke) endPointer();
+      game.lateStage = game.current;
+    }
     let s = game.stages[msg.stage];
     const known = s && s.topic && s.topic.label === msg.topic.label;
     if (!known) {
@@ -339,9 +356,9 @@
     renderDots();
     if (fresh) {
       redrawPad();
-      renderBubble();
       sayTopic(s.topic);
     }
+    renderBubble(); // also after a reload: the guesses so far come back with the ink
     flushStrokes();
     saveGame();
   }
@@ -363,7 +380,8 @@
     const last = s.history[s.history.length - 1];
     if (!last || last.label !== top.label) {
       s.history.push(top);
-      if (msg.stage === game.current && game.drawing) sayGuess(top);
+      if (msg.stage === game.current && game.drawing) sayGuess(top, msg.stage);
+      saveSoon(); // the bubble comes back after a reload
     }
     if (msg.stage === game.current) renderBubble(true);
   }
@@ -379,6 +397,8 @@
     }
     game.drawing = false;
     if (msg.stage === game.current) endPointer();
+    game.lateStage = msg.stage;
+    flushLate();
     renderDots();
     if (msg.stage === game.current) renderBubble(true);
     showOverlay(s, msg.outcome);
@@ -386,6 +406,12 @@
   }
 
   function onGameOver(msg) {
+    // The game ended while we were away (no stage_result seen): the last stage's ink still counts.
+    const was = stage();
+    if (was && !was.outcome && game.lateStage !== game.current) {
+      if (pointer.stroke) endPointer();
+      game.lateStage = game.current;
+    }
     game.over = true;
     game.drawing = false;
     net.wanted = false;
@@ -397,6 +423,7 @@
       s.outcome = st.outcome;
       s.final = st.guesses || [];
     });
+    flushLate(); // sent before the close below: a socket sends what it was given first
     const ws = net.ws;
     net.ws = null;
     clearInterval(net.pingTimer);
@@ -412,8 +439,9 @@
       net.unauthorized = true; // the close (1008) follows: join again, then reconnect
     } else if (msg.code === "points_missing" || msg.code === "rate_limited") {
       // The server has fewer points than we assumed: resend every unacknowledged stroke (safe).
-      const s = stage();
-      if (s) s.strokes.forEach((k) => { if (!k.acked) { k.sent = 0; k.endSent = false; } });
+      for (const s of [stage(), game.stages[game.lateStage]]) {
+        if (s) s.strokes.forEach((k) => { if (!k.acked) { k.sent = 0; k.endSent = false; } });
+      }
     } else if (msg.code === "resume_failed") {
       game.token = null; // a new game starts: its welcome follows
     }
@@ -442,7 +470,33 @@
       if (!k.ended) break; // strokes go in order; nothing after an open stroke exists anyway
     }
   }
-  setInterval(flushStrokes, SEND_INTERVAL_MS);
+  /** The strokes of the stage that ended last which the server has not acknowledged: each went
+   *  on its way before the child saw the result, so it is part of that drawing. Sent once per
+   *  socket; the server keeps those begun before its result and refuses the others. */
+  function flushLate() {
+    const i = game.lateStage;
+    const s = i >= 0 ? game.stages[i] : null;
+    if (!s || (game.drawing && i === game.current) || !welcomed) return;
+    if (!net.ws || net.ws.readyState !== WebSocket.OPEN) return;
+    const max = Math.max(1, game.limits.max_points_per_message || 512);
+    for (let j = 0; j < s.strokes.length; j++) {
+      const k = s.strokes[j];
+      if (k.acked || !k.points.length) continue;
+      k.ended = true; // a stroke the result cut short ends where the finger was
+      while (k.sent < k.points.length) {
+        const chunk = k.points.slice(k.sent, k.sent + max);
+        const end = k.sent + chunk.length === k.points.length;
+        if (!send({ type: "stroke", stage: i, stroke: j, start: k.sent, points: chunk, end })) return;
+        k.sent += chunk.length;
+        if (end) k.endSent = true;
+      }
+      if (!k.endSent) {
+        if (!send({ type: "stroke", stage: i, stroke: j, start: k.points.length, points: [], end: true })) return;
+        k.endSent = true;
+      }
+    }
+  }
+  setInterval(() => { flushStrokes(); flushLate(); }, SEND_INTERVAL_MS);
 
   // ---------------------------------------------------------------- drawing
 
@@ -651,8 +705,10 @@
     o.querySelector(".en").textContent = LANG === "en" ? "" : s.topic.name_en;
     renderThumb(o.querySelector(".thumb"), s);
     o.hidden = false;
-    if (outcome === "recognized") { confetti(); happySound(); sayRecognized(s.topic); }
-    else { gentleSound(); sayGentle(s.topic); }
+    const first = !s.announced;
+    if (outcome === "recognized") { if (first) { confetti(); happySound(); } }
+    else if (first) gentleSound();
+    sayResult(s, outcome);
   }
   const BADGES = { recognized: "#i-star", timeout: "#i-clock", skipped: "#i-skip", abandoned: "#i-clock" };
   function hideOverlay() { $("#overlay").hidden = true; stopConfetti(); }
@@ -681,6 +737,7 @@
 
   function showGallery(msg) {
     hideOverlay();
+    hideDetail();
     showScreen("gallery");
     const stars = $("#stars");
     stars.textContent = "";
@@ -714,17 +771,102 @@
       });
       if (!finals.length) thought.appendChild(el("span", "miss", "?"));
       card.appendChild(thought);
+      card.addEventListener("click", () => showDetail(s));
       cards.appendChild(card);
       renderThumb(canvas, s);
     }
   }
 
+  // ---------------------------------------------------------------- one drawing, large
+
+  /** Tapped in the gallery: the drawing large, the robot's top 3 (with how sure it was), and
+   *  how three other children drew the same topic (server/static/examples/, Quick, Draw!). */
+  function showDetail(s) {
+    const d = $("#detail");
+    d.hidden = false;
+    d.dataset.label = s.topic.label;
+    d.querySelector(".word .ko").textContent = name(s.topic);
+    d.querySelector(".word .en").textContent = LANG === "en" ? "" : s.topic.name_en;
+    renderThumb(d.querySelector(".big"), s);
+    const list = d.querySelector(".guesses");
+    list.textContent = "";
+    const finals = (s.final && s.final.length ? s.final : s.guesses || []).slice(0, 3);
+    for (const g of finals) {
+      const span = el("span", g.label === s.topic.label ? "hit" : "miss", name(g));
+      if (typeof g.p === "number") span.dataset.p = Math.round(g.p * 100) + "%";
+      list.appendChild(span);
+    }
+    if (!finals.length) list.appendChild(el("span", "miss", "?"));
+    const minis = d.querySelector(".minis");
+    minis.textContent = "";
+    const label = s.topic.label;
+    fetch("examples/" + exampleSlug(label) + ".json")
+      .then((r) => (r.ok ? r.json() : { drawings: [] }))
+      .then((ex) => {
+        if (d.hidden || d.dataset.label !== label) return; // closed, or another drawing now
+        for (const drawing of (ex.drawings || []).slice(0, 3)) {
+          const c = el("canvas", "mini");
+          minis.appendChild(c);
+          renderExample(c, drawing);
+        }
+      })
+      .catch(() => { /* offline: the child's own drawing is what matters */ });
+  }
+  function hideDetail() { $("#detail").hidden = true; }
+  $("#detail-close").addEventListener("click", (ev) => { ev.stopPropagation(); hideDetail(); });
+  $("#detail").addEventListener("click", (ev) => { if (ev.target === $("#detail")) hideDetail(); });
+
+  /** The examples' file name of a label (scripts/make_examples.py makes the same). */
+  function exampleSlug(label) { return label.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, ""); }
+
+  /** A drawing in Google's simplified format ([[xs], [ys]] per stroke, 0..255), fitted to `canvas`. */
+  function renderExample(canvas, drawing) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth || 120, h = canvas.clientHeight || 120;
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    const scale = (Math.min(w, h) * 0.84) / 255;
+    g.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * (w - 255 * scale) / 2, dpr * (h - 255 * scale) / 2);
+    drawStrokes(g, drawing.map(([xs, ys]) => ({ points: xs.map((x, i) => [x, ys[i]]) })), Math.max(2, 4 / scale));
+  }
+
   // ---------------------------------------------------------------- start
 
-  const CATEGORY_ICONS = { animals: "🐱", animal: "🐱", food: "🍎", foods: "🍎", fruit: "🍓", fruit_veg: "🍎", fruits: "🍓", vegetables: "🥕", vehicles: "🚗", vehicle: "🚗",
-    transport: "🚗", nature: "🌳", weather: "🌦️", objects: "🧸", things: "🧸", home: "🏠", house: "🏠", music: "🎵",
-    sports: "⚽", body: "🖐️", clothes: "👕", tools: "🔨", sea: "🐟", ocean: "🐟", space: "🚀", shapes: "🔺", toys: "🧸",
-    insects: "🐞", plants: "🌷", kitchen: "🍳", school: "✏️" };
+  // One picture per category, never two alike: a child who cannot read tells them apart by it.
+  // Codes are the bundled ones (models/categories.json) and a few likely ones from the Spring
+  // service; an unknown code takes the first spare picture no other card on screen uses.
+  const CATEGORY_ICONS = {
+    animals: "🐱", sea: "🐙", birds_bugs: "🐞", fruit_veg: "🥕", food: "🍔", vehicles: "🚗",
+    home: "🏠", clothes: "👕", nature: "🌦️", body: "🖐️", shapes: "🔺", music_play: "🥁",
+    school: "✏️", town: "🏘️", kitchen_tools: "🍳",
+    animal: "🐱", foods: "🍔", fruit: "🍓", fruits: "🍓", vegetables: "🥕", vehicle: "🚗",
+    transport: "🚗", weather: "🌦️", objects: "🧸", things: "🧸", house: "🏠", music: "🎵",
+    sports: "⚽", tools: "🔨", ocean: "🐙", space: "🚀", toys: "🧸", insects: "🐞",
+    plants: "🌷", kitchen: "🍳",
+  };
+  const SPARE_ICONS = ["🌈", "⭐", "🎈", "🦄", "🐢", "🍩", "🪁", "🎁", "🌻", "🦖", "🚂", "🐳", "🍉", "🧩", "🎠"];
+
+  /** The icon of each category code, distinct within `codes` (known ones first, then spares). */
+  function categoryIcons(codes) {
+    const icons = new Map();
+    const used = new Set();
+    for (const code of codes) {
+      const icon = categoryIcon(code);
+      if (icon && !used.has(icon)) { icons.set(code, icon); used.add(icon); }
+    }
+    const spares = SPARE_ICONS.concat(Object.values(CATEGORY_ICONS));
+    for (const code of codes) {
+      if (icons.has(code)) continue;
+      // More categories than pictures: a number is still unlike every other card.
+      const icon = spares.find((i) => !used.has(i)) || String(icons.size + 1);
+      icons.set(code, icon);
+      used.add(icon);
+    }
+    return icons;
+  }
 
   /** A school names its own categories ("food-and-plants"): its first word picks the icon. */
   function categoryIcon(code) {
@@ -740,7 +882,7 @@
       const play = $("#play");
       play.hidden = false;
       const icon = $("#preset-icon");
-      icon.textContent = categoryIcon(PRESET_CATEGORY);
+      icon.textContent = categoryIcons([PRESET_CATEGORY]).get(PRESET_CATEGORY);
       icon.hidden = !icon.textContent;
       play.onclick = () => startGame(PRESET_CATEGORY);
       return;
@@ -757,11 +899,12 @@
       setTimeout(() => { setNet("idle"); showStart(failed); }, 3000);
       return;
     }
+    const icons = categoryIcons(cats.map((c) => c.code));
     cats.forEach((c) => {
       const b = el("button", "cat");
       b.setAttribute("role", "listitem");
       b.dataset.code = c.code;
-      b.appendChild(el("span", "emoji", categoryIcon(c.code) || "🎨"));
+      b.appendChild(el("span", "emoji", icons.get(c.code)));
       b.appendChild(el("span", "ko", LANG === "en" ? c.name_en : c.name_ko));
       if (LANG !== "en") b.appendChild(el("span", "en", c.name_en));
       // For the teacher beside the child: what this category will ask to draw.
@@ -787,6 +930,7 @@
     game.token = null;
     game.stages = [];
     game.current = -1;
+    game.lateStage = -1;
     game.over = false;
     game.drawing = false;
     showScreen("game");
@@ -810,10 +954,11 @@
     game.token = saved.token;
     game.gameId = saved.gameId;
     game.stages = (saved.stages || []).map((s) => s && Object.assign(newStageRecord(s.topic), {
-      outcome: s.outcome, guesses: s.guesses || [], history: s.history || [],
+      outcome: s.outcome, guesses: s.guesses || [], history: s.history || [], announced: !!s.announced,
       strokes: s.strokes.map((k) => ({ points: k.points, ended: true, sent: 0, endSent: false, acked: false })),
     }));
     game.current = saved.current;
+    game.lateStage = saved.lateStage == null ? -1 : saved.lateStage;
     showScreen("game");
     layoutPad();
     net.wanted = true;
@@ -833,19 +978,70 @@
 
   // ---------------------------------------------------------------- voice and sound
 
-  function say(text, lang) {
-    if (!("speechSynthesis" in window) || !text) return;
+  // One line at a time, by rank: the topic is always heard whole first (a new topic starts
+  // afresh); a result (win or not) waits for the topic but cuts a guess short; guesses never
+  // cut anything: while something is being said only the newest guess waits, and it is said
+  // only if it is still news. Guesses are questions ("고양이일까?"): only the server's
+  // stage_result says the drawing was recognised, so the voice never claims a win the score
+  // does not give (whatever recognition rule the server plays by).
+  const voice = { current: null, pending: null, watchdog: 0 };
+
+  function utter(line) {
+    if (!("speechSynthesis" in window) || !line.text) return;
+    let u;
     try {
-      const u = new SpeechSynthesisUtterance(text);
-      u.lang = lang || (LANG === "en" ? "en-US" : "ko-KR");
+      u = new SpeechSynthesisUtterance(line.text);
+      u.lang = LANG === "en" ? "en-US" : "ko-KR";
       u.rate = 0.9;
       u.pitch = 1.15;
-      const voice = speechSynthesis.getVoices().find((v) => v.lang && v.lang.replace("_", "-").startsWith(u.lang.slice(0, 2)));
-      if (voice) u.voice = voice;
-      speechSynthesis.speak(u);
-    } catch (_) { /* no voice: the word is on screen */ }
+      const v = speechSynthesis.getVoices().find((x) => x.lang && x.lang.replace("_", "-").startsWith(u.lang.slice(0, 2)));
+      if (v) u.voice = v;
+    } catch (_) { return; /* no voice: the word is on screen */ }
+    const done = () => {
+      if (voice.current !== line) return; // an older line, cancelled
+      clearTimeout(voice.watchdog);
+      voice.current = null;
+      const next = voice.pending;
+      voice.pending = null;
+      if (next && (!next.still || next.still())) utter(next);
+    };
+    u.onend = done;
+    u.onerror = done;
+    line.u = u;
+    voice.current = line;
+    // A speech engine that never reports the end must not leave the robot mute for good: once
+    // it says it is no longer speaking (or after far longer than any line), the line is over.
+    clearTimeout(voice.watchdog);
+    const since = performance.now();
+    const watch = () => {
+      let speaking = true;
+      try { speaking = speechSynthesis.speaking || speechSynthesis.pending; } catch (_) { speaking = false; }
+      if (!speaking && performance.now() - since > 1500) done();
+      else if (performance.now() - since > 30000) done();
+      else voice.watchdog = setTimeout(watch, 1000);
+    };
+    voice.watchdog = setTimeout(watch, 1000);
+    try { speechSynthesis.speak(u); } catch (_) { done(); }
   }
-  function hush() { try { speechSynthesis.cancel(); } catch (_) { /* ignore */ } }
+  function hush() {
+    voice.current = null;
+    voice.pending = null;
+    clearTimeout(voice.watchdog);
+    try { speechSynthesis.cancel(); } catch (_) { /* ignore */ }
+  }
+  function speakLine(line) {
+    const now = voice.current;
+    if (line.kind === "topic") { hush(); utter(line); return; }
+    if (line.kind === "result") {
+      if (now && now.kind !== "guess") { voice.pending = line; return; } // after the topic
+      hush();
+      utter(line);
+      return;
+    }
+    // a guess
+    if (now) { if (!voice.pending || voice.pending.kind === "guess") voice.pending = line; return; }
+    utter(line);
+  }
 
   /** 을/를 by whether the last syllable has a final consonant. */
   function objectParticle(word) {
@@ -854,20 +1050,29 @@
     return (c - 0xac00) % 28 ? "을" : "를";
   }
   function sayTopic(t) {
-    hush();
-    if (LANG === "en") say(`Draw ${t.name_en}!`);
-    else say(`${t.name_ko}${objectParticle(t.name_ko)} 그려 볼까요?`);
+    speakLine({ kind: "topic", text: LANG === "en" ? `Draw ${t.name_en}!` : `${t.name_ko}${objectParticle(t.name_ko)} 그려 볼까요?` });
   }
-  let lastGuessSpoken = 0;
-  function sayGuess(g) {
-    const now = performance.now();
-    if (now - lastGuessSpoken < 1200) return;
-    lastGuessSpoken = now;
-    hush();
-    say(LANG === "en" ? `${g.name_en}?` : `${g.name_ko}?`);
+  /** "고양이일까?" / "Is it a cat?": a question, never the answer (see `voice`). */
+  function sayGuess(g, stageIndex) {
+    const en = `Is it ${/^[aeiou]/i.test(g.name_en) ? "an" : "a"} ${g.name_en}?`;
+    speakLine({
+      kind: "guess", text: LANG === "en" ? en : `${g.name_ko}일까?`,
+      // Still news when it is said: the stage still running, and still the robot's best guess.
+      still: () => {
+        const s = game.stages[stageIndex];
+        return game.drawing && game.current === stageIndex && s && s.history.length && s.history[s.history.length - 1].label === g.label;
+      },
+    });
   }
-  function sayRecognized(t) { hush(); say(LANG === "en" ? `I know! It's ${t.name_en}!` : `알았다! ${t.name_ko}!`); }
-  function sayGentle(t) { hush(); say(LANG === "en" ? "Good try! Next one!" : "잘했어요! 다음 그림!"); }
+  function sayResult(s, outcome) {
+    if (s.announced) return; // said once per stage, not again after a reload
+    s.announced = true;
+    const t = s.topic;
+    const text = outcome === "recognized"
+      ? (LANG === "en" ? `I know! It's ${t.name_en}!` : `알았다! ${t.name_ko}!`)
+      : (LANG === "en" ? "Good try! Next one!" : "잘했어요! 다음 그림!");
+    speakLine({ kind: "result", text });
+  }
 
   let audio = null;
   function unlockAudio() {

@@ -8,6 +8,7 @@ when the models are being rebuilt; `auto` tries the real one and falls back to t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -26,9 +27,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = REPO / "tests" / "screenshots"
+SCREENSHOTS = REPO / "var" / "screenshots"  # gitignored; `make test` writes every screen here
 FIXTURES = REPO / "tests" / "fixtures" / "quickdraw"
-VIEWPORTS = {"landscape": (1024, 768), "portrait": (768, 1024)}
+# The school tablets (issue 18): a 1180x820 landscape, a 1024x768 landscape, an 820x1180 portrait.
+VIEWPORTS = {"1180x820": (1180, 820), "1024x768": (1024, 768), "820x1180": (820, 1180)}
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -49,6 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class Server:
     url: str
     kind: str  # "real" (python -m server) or "fake-recognizer" (in-process app)
+    data_dir: Path | None = None  # its DATA_DIR: the results database is results.sqlite3 there
 
     @property
     def category(self) -> str:
@@ -191,7 +194,7 @@ def _serve(env_extra: dict[str, str]) -> Iterator[Server]:
             if started is not None:
                 proc, url = started
                 try:
-                    yield Server(url, "real")
+                    yield Server(url, "real", data_dir)
                 finally:
                     proc.terminate()
                     try:
@@ -204,7 +207,7 @@ def _serve(env_extra: dict[str, str]) -> Iterator[Server]:
                 pytest.fail(f"python -m server did not start:\n{log}")
         (server, thread), url = _start_fake(env_extra, data_dir)
         try:
-            yield Server(url, "fake-recognizer")
+            yield Server(url, "fake-recognizer", data_dir)
         finally:
             server.should_exit = True  # type: ignore[attr-defined]
             thread.join(10)  # type: ignore[attr-defined]
@@ -214,8 +217,11 @@ def _serve(env_extra: dict[str, str]) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    """The game server with its normal rules (a shorter pause between stages)."""
-    yield from _serve({"INTERMISSION_MS": "2500"})
+    """The game server with its normal rules (a shorter pause between stages), and 120 s a
+    stage: a test draws through CDP one mouse move at a time, and on a busy machine (2 cores, a
+    model training, the tests niced) one move took 75-150 ms, so a 13-stroke fixture drawing did
+    not fit in 40 s (2026-12-02) and the stage timed out half drawn."""
+    yield from _serve({"INTERMISSION_MS": "2500", "DEFAULT_TIME_LIMIT_S": "120"})
 
 
 @pytest.fixture(scope="session")
@@ -333,3 +339,93 @@ CLOSED_ADMIN_TOKEN = "teacher-secret-token"
 def closed_server() -> Iterator[Server]:
     """Classes closed, as in production: a tablet needs the teacher's join code."""
     yield from _serve({"OPEN_CLASS": "false", "ADMIN_TOKEN": CLOSED_ADMIN_TOKEN})
+
+
+# --------------------------------------------------------------------------- a line that can break
+
+
+class CuttableLine:
+    """A TCP proxy in front of a server: the page talks through it, and a test can break every
+    connection for real (the browser sees its socket die, code 1006, as when a school's Wi-Fi
+    drops) and refuse new ones until `mend()`. Not the browser's offline switch: the page must
+    notice on its own."""
+
+    def __init__(self, target_url: str) -> None:
+        host_port = target_url.split("://", 1)[1]
+        host, port = host_port.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.refusing = False
+        self.accepted = 0
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refusing:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self.accepted += 1
+                self._open.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            with self._lock:
+                self._open.difference_update((src, dst))
+
+    def cut(self) -> None:
+        """Break every open connection and refuse new ones."""
+        self.refusing = True
+        with self._lock:
+            live = list(self._open)
+        for s in live:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def mend(self) -> None:
+        self.refusing = False
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def cuttable_line():  # type: ignore[no-untyped-def]
+    """`cuttable_line(server)`: a CuttableLine in front of `server`, closed after the test."""
+    lines: list[CuttableLine] = []
+
+    def make(server: Server) -> CuttableLine:
+        line = CuttableLine(server.url)
+        lines.append(line)
+        return line
+
+    yield make
+    for line in lines:
+        line.close()

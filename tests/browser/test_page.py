@@ -1,6 +1,7 @@
 """The tablet page in headless Chromium against the running game server (docs/protocol.md).
 
-Each test writes screenshots to tests/screenshots/ (gitignored) at 1024x768 and 768x1024.
+Each test writes screenshots to var/screenshots/ (gitignored) at the three tablet sizes of
+conftest.VIEWPORTS (1180x820, 1024x768, 820x1180 portrait).
 """
 from __future__ import annotations
 
@@ -227,9 +228,13 @@ def test_connection_drop_resumes_with_ink(open_stage_server, page_for, viewport)
         {"points": s["points"], "ended": True} for s in local_strokes(page)
     ]
 
-    # Even a reload of the page resumes the game with the ink redrawn (kept in localStorage).
+    # Even a reload of the page resumes the game with the ink redrawn (kept in localStorage),
+    # and the robot's guesses so far back in its bubble.
+    page.wait_for_function("!document.querySelector('#guessbox').hidden", timeout=15000)
+    bubble = page.locator("#bubble").inner_text()
     page.reload()
     page.wait_for_function("window.doodle.connected() && window.doodle.game.drawing", timeout=15000)
+    assert not page.locator("#guessbox").is_hidden() and page.locator("#bubble").inner_text() == bubble
     assert page.evaluate("window.doodle.game.gameId") == game_id
     assert [s["xy"] for s in local_strokes(page)] == [s["xy"] for s in before] + [local_strokes(page)[2]["xy"]]
     assert len(local_strokes(page)) == 3
