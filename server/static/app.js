@@ -335,6 +335,7 @@
       s.t0Set = true;
     }
     s.total = msg.time_limit_s * 1000;
+    document.body.dataset.timeLimitS = String(msg.time_limit_s); // the time bar's full length (the band's)
     s.deadline = now + (msg.deadline_ms - msg.server_now_ms);
     s.outcome = null;
     game.stageCount = msg.stage_count;
@@ -704,13 +705,26 @@
     o.querySelector(".ko").textContent = name(s.topic) + (outcome === "recognized" ? "!" : "");
     o.querySelector(".en").textContent = LANG === "en" ? "" : s.topic.name_en;
     renderThumb(o.querySelector(".thumb"), s);
+    // Never a failure: a time-out praises the drawing and says what the robot thought it was.
+    const thought = outcome === "recognized" ? null : robotThought(s);
+    const t = o.querySelector(".thought");
+    t.hidden = !thought;
+    t.querySelector(".ko").textContent = thought ? name(thought) + "?" : "";
+    t.querySelector(".en").textContent = thought && LANG !== "en" ? thought.name_en : "";
+    o.dataset.thought = thought ? thought.label : "";
     o.hidden = false;
     const first = !s.announced;
     if (outcome === "recognized") { if (first) { confetti(); happySound(); } }
     else if (first) gentleSound();
     sayResult(s, outcome);
   }
-  const BADGES = { recognized: "#i-star", timeout: "#i-clock", skipped: "#i-skip", abandoned: "#i-clock" };
+  const BADGES = { recognized: "#i-star", timeout: "#i-heart", skipped: "#i-skip", abandoned: "#i-heart" };
+
+  /** The robot's best guess for a stage that was not recognised (null if it had none). */
+  function robotThought(s) {
+    const g = (s.final && s.final[0]) || (s.guesses && s.guesses[0]) || (s.history.length && s.history[s.history.length - 1]);
+    return g && g.label && g.label !== s.topic.label ? g : null;
+  }
   function hideOverlay() { $("#overlay").hidden = true; stopConfetti(); }
 
   function renderThumb(canvas, s) {
@@ -1068,9 +1082,14 @@
     if (s.announced) return; // said once per stage, not again after a reload
     s.announced = true;
     const t = s.topic;
+    const g = outcome === "timeout" ? robotThought(s) : null;
     const text = outcome === "recognized"
       ? (LANG === "en" ? `I know! It's ${t.name_en}!` : `알았다! ${t.name_ko}!`)
-      : (LANG === "en" ? "Good try! Next one!" : "잘했어요! 다음 그림!");
+      : outcome === "timeout"
+        ? (g ? (LANG === "en" ? `What a lovely drawing! I thought it was ${/^[aeiou]/i.test(g.name_en) ? "an" : "a"} ${g.name_en}!`
+                             : `멋진 그림이에요! 나는 ${g.name_ko}인 줄 알았어요!`)
+             : (LANG === "en" ? "What a lovely drawing! Let's draw the next one!" : "멋진 그림이에요! 다음 그림도 그려 볼까요?"))
+        : (LANG === "en" ? "Good try! Next one!" : "잘했어요! 다음 그림!");
     speakLine({ kind: "result", text });
   }
 
