@@ -278,6 +278,13 @@ def _check_in_canvas(state: GameState, points: tuple, rules: GameRules) -> None:
             )
         if t < 0:
             raise ProtocolViolation("out_of_range", f"time {t} ms is negative")
+        if t > rules.max_point_time_ms:
+            # Refused now, while the tablet can hear it: accepted, it would make the whole
+            # finished game unwritable to the results database.
+            raise ProtocolViolation(
+                "out_of_range",
+                f"time {t} ms is more than {rules.max_point_time_ms} ms after the stage started",
+            )
 
 
 def _on_guess(

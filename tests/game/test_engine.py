@@ -103,6 +103,7 @@ def test_a_resent_chunk_keeps_only_new_points():
         (chunk(0, 0, [(1, -500, 0)]), "out_of_range"),
         (chunk(0, 0, [(math.nan, 1, 0)]), "out_of_range"),
         (chunk(0, 0, [(1, 1, -1)]), "out_of_range"),
+        (chunk(0, 0, [(1, 1, 3_000_000_000)]), "out_of_range"),  # beyond the database INT
         (chunk(0, 0, [(1, 1, i) for i in range(4001)]), "too_many_points"),
         (Skip(3), "wrong_stage"),
     ],
