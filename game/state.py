@@ -70,6 +70,7 @@ class GameState:
     last_guesses: list[tuple[str, float]] = field(default_factory=list)
     stages: list[StageSummary] = field(default_factory=list)
     connected: bool = True
+    presence: str | None = None  # the socket (connection id) the player is on, see `Connected`
     abandon_at_ms: int | None = None
     ended_at_ms: int | None = None
     outcome: GameOutcome | None = None
@@ -112,8 +113,8 @@ class GameState:
                         "time_to_recognize_ms": s.time_to_recognize_ms,
                         "final_guesses": tuple(tuple(g) for g in s.final_guesses),
                         "stroke_count": s.stroke_count} for s in self.stages],
-            "connected": self.connected, "abandon_at_ms": self.abandon_at_ms,
-            "ended_at_ms": self.ended_at_ms, "outcome": self.outcome,
+            "connected": self.connected, "presence": self.presence,
+            "abandon_at_ms": self.abandon_at_ms, "ended_at_ms": self.ended_at_ms, "outcome": self.outcome,
         }
 
     def clone(self) -> GameState:
@@ -140,7 +141,7 @@ class GameState:
             stroke_ended=list(self.stroke_ended), last_guess_points=self.last_guess_points,
             last_guesses=list(self.last_guesses),
             stages=list(self.stages),
-            connected=self.connected, abandon_at_ms=self.abandon_at_ms,
+            connected=self.connected, presence=self.presence, abandon_at_ms=self.abandon_at_ms,
             ended_at_ms=self.ended_at_ms, outcome=self.outcome,
         )
 

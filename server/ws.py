@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,9 @@ class TabletConnection:
             maxsize=self.settings.outbound_queue_max
         )
         self.game_id: str | None = None
+        # This socket's name in the game's presence: only the socket the player is on may start
+        # the resume grace when it closes (game.commands.Disconnected).
+        self.connection_id = uuid.uuid4().hex
         self.state: GameState | None = None
         self.names: dict[str, tuple[str, str]] = {}
         self.drawing = _Drawing()
@@ -194,8 +198,13 @@ class TabletConnection:
         bind_game(game_id)
         async with games.store.subscribe(game_id) as events:
             if resumed:
-                state = await games.resume(token)
-                if state.player_id != hello.player_id:
+                try:
+                    # Checked in the same atomic step that gives this socket the presence: a
+                    # stranger's tablet holding the token changes nothing of the game.
+                    state = await games.resume(token, player_id=hello.player_id,
+                                               connection=self.connection_id)
+                except ProtocolViolation:
+                    self.game_id = None  # not this socket's game: its close is not the child's
                     self.send(protocol.error_message("resume_failed", "that game is not yours"))
                     await self._close(WS_1008_POLICY_VIOLATION, "resume token of another player")
                     return
@@ -215,6 +224,7 @@ class TabletConnection:
                     canvas_height=hello.canvas.height,
                     age_band=hello.age_band,
                     class_code=class_code,
+                    connection=self.connection_id,
                 )
                 METRICS.games_started.inc()
             self.send(
@@ -271,7 +281,8 @@ class TabletConnection:
         if self.game_id is None:
             return
         try:
-            state, transition = await self.services.games.command(self.game_id, Disconnected())
+            state, transition = await self.services.games.command(
+                self.game_id, Disconnected(self.connection_id))
             self._notify_local(state, transition)
         except Exception:
             log.warning("could not mark game %s disconnected", self.game_id, exc_info=True)
@@ -341,10 +352,11 @@ class TabletConnection:
                 start=message.start,
                 points=tuple(message.points),
                 end=message.end,
+                connection=self.connection_id,
             )
             state, transition = await games.command(self.game_id, command)
         elif isinstance(message, protocol.Skip):
-            state, transition = await games.command(self.game_id, Skip(message.stage))
+            state, transition = await games.command(self.game_id, Skip(message.stage, self.connection_id))
         elif isinstance(message, protocol.Ping):
             self.send({"type": "pong", "id": message.id})
             return

@@ -14,6 +14,7 @@ import websockets
 from bench.tablet import Tablet
 from tests.e2e.conftest import CANVAS, categories, mariadb_rows, server_env
 from tests.utils.server_process import ServerProcess
+from tests.utils.throwaway_redis import ThrowawayRedis
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +74,76 @@ def test_a_point_time_the_database_cannot_hold_is_refused_and_the_game_is_record
     assert rows and rows[0] == (0, 2), (rows, server.log_tail())
     results = httpx.get(f"{server.http_url}/healthz", timeout=10).json()["results"]
     assert results["dead_letters"] == 0, results
+
+
+# --- presence: only the live socket of the game's own player holds it
+
+PRESENCE_ENV = {"RESUME_GRACE_S": "0.5", "DEFAULT_TIME_LIMIT_S": "8", "DEFAULT_STAGE_COUNT": "2"}
+
+
+def test_a_stranger_holding_the_resume_token_cannot_end_a_playing_childs_game(tmp_path, servers):
+    redis_server = ThrowawayRedis(tmp_path).start()
+    env = server_env(tmp_path, REDIS_URL=redis_server.url, **PRESENCE_ENV)
+    server = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
+    servers.append(server)
+
+    async def play() -> dict:
+        async with Tablet(server.ws_url, player_id="child-victim", category=category_code(),
+                          canvas=CANVAS) as victim:
+            await victim.hello()
+            start = await victim.recv_until("stage_start")
+            async with Tablet(server.ws_url, player_id="child-stranger", category=category_code(),
+                              resume_token=victim.resume_token) as stranger:
+                await stranger.send({"type": "hello", "v": 1, "player_id": "child-stranger",
+                                     "category": category_code(),
+                                     "resume_token": victim.resume_token,
+                                     "canvas": {"width": 800, "height": 600}})
+                refused = await stranger.recv()
+                assert refused["type"] == "error" and refused["code"] == "resume_failed"
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await stranger.recv()
+                assert closed.value.rcvd.code == 1008
+            # The stranger's socket has closed; the victim draws on.
+            await victim.draw_stroke(start["stage"], 0, [(100, 100, 10), (120, 110, 30)])
+            await victim.recv_until("ack")
+            # The resume grace (0.5 s) is long past when the stage's own deadline (8 s) comes.
+            return await victim.recv_until("stage_result", "game_over")
+
+    try:
+        ended = asyncio.run(play())
+    finally:
+        redis_server.kill()
+    assert ended["type"] == "stage_result" and ended["outcome"] == "timeout", ended
+
+
+def test_an_old_half_open_socket_closing_late_does_not_end_the_resumed_game(tmp_path, servers):
+    # School Wi-Fi: the tablet's first socket goes silent, the tablet resumes on a new one (here
+    # on the other server process) and draws on; the server's keepalive closes the old socket
+    # much later. That close is not the child leaving.
+    redis_server = ThrowawayRedis(tmp_path).start()
+    env = server_env(tmp_path, REDIS_URL=redis_server.url, **PRESENCE_ENV)
+    a = ServerProcess(env=env, log_path=tmp_path / "a.log").start()
+    b = ServerProcess(env=env, log_path=tmp_path / "b.log").start()
+    servers.extend([a, b])
+
+    async def play() -> dict:
+        old = Tablet(a.ws_url, player_id="child-wifi01", category=category_code(), canvas=CANVAS)
+        await old.__aenter__()
+        await old.hello()
+        await old.recv_until("stage_start")
+        async with Tablet(b.ws_url, player_id="child-wifi01", category=category_code(),
+                          canvas=CANVAS, resume_token=old.resume_token) as new:
+            assert (await new.hello())["resumed"]
+            start = await new.recv_until("stage_start")
+            await new.draw_stroke(start["stage"], 0, [(100, 100, 10), (120, 110, 30)])
+            await new.recv_until("ack")
+            await old.ws.close()  # the keepalive gives up on the old socket at last
+            await new.draw_stroke(start["stage"], 1, [(200, 100, 40), (220, 110, 60)])
+            await new.recv_until("ack")
+            return await new.recv_until("stage_result", "game_over")
+
+    try:
+        ended = asyncio.run(play())
+    finally:
+        redis_server.kill()
+    assert ended["type"] == "stage_result" and ended["outcome"] == "timeout", ended

@@ -21,7 +21,7 @@ def busy_state() -> GameState:
         stage_started_at_ms=5000, deadline_ms=9000, stroke_points=[3, 5], stroke_ended=[True, False],
         last_guess_points=8, last_guesses=[("cat", 0.7), ("dog", 0.2)],
         stages=[StageSummary(StageOutcome.TIMEOUT, 1000, 4000, None, (("pig", 0.4),), 2)],
-        connected=False, abandon_at_ms=12_000, ended_at_ms=13_000, outcome=GameOutcome.COMPLETED,
+        connected=False, presence="socket-1", abandon_at_ms=12_000, ended_at_ms=13_000, outcome=GameOutcome.COMPLETED,
     )
 
 
