@@ -117,13 +117,28 @@ def parse_client_message(
 
 
 def _loads_lenient(raw: str | bytes) -> Any:
-    """Parse JSON that is valid but for NaN/Infinity literals (which orjson refuses)."""
+    """Parse JSON that is valid but for NaN/Infinity literals (which orjson refuses).
+
+    None (`bad_json`) for anything else orjson refused, such as nesting deeper than orjson's
+    limit (which made the recursive `json` module raise RecursionError: a crashed connection).
+
+    Raises:
+        ClientMessageError: `invalid_message` for JSON no answer could echo: a string with a lone
+            surrogate such as `"\\ud800"` (Python's `json` takes it, UTF-8 cannot encode it).
+    """
     import json
 
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
+    try:
+        orjson.dumps(data)
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
+        raise ClientMessageError(
+            "invalid_message", "the message holds a string that is not valid Unicode (a lone "
+            "surrogate) or an integer too large to answer with") from None
+    return data
 
 
 def _is_range_error(error: Any) -> bool:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         50, ge=1, description="Refused messages (in 10 s) before a flooding tablet is cut off."
     )
     outbound_queue_max: int = Field(256, description="Messages queued for a slow tablet.")
+    outbound_queue_max_bytes: int = Field(
+        524_288, ge=65_536, description="Bytes queued for a slow tablet (past either limit the "
+        "socket is closed, 1013)."
+    )
     ws_per_message_deflate: bool = Field(
         False,
         description="Compress WebSocket messages (permessage-deflate). Off by default: messages "

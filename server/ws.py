@@ -57,9 +57,11 @@ class TabletConnection:
         self.ws = websocket
         self.services = services
         self.settings = services.settings
-        self.outbox: asyncio.Queue[dict[str, Any] | _Close | None] = asyncio.Queue(
+        # Encoded messages (so what is queued is bounded in bytes too, not only in messages).
+        self.outbox: asyncio.Queue[str | _Close | None] = asyncio.Queue(
             maxsize=self.settings.outbound_queue_max
         )
+        self.queued_bytes = 0
         self.game_id: str | None = None
         # This socket's name in the game's presence: only the socket the player is on may start
         # the resume grace when it closes (game.commands.Disconnected).
@@ -296,11 +298,19 @@ class TabletConnection:
         return message.get("text") if message.get("text") is not None else message.get("bytes")
 
     def _parse(self, raw: str | bytes) -> protocol.ClientMessage:
-        return protocol.parse_client_message(
-            raw,
-            max_bytes=self.settings.max_message_bytes,
-            max_points=self.settings.max_points_per_message,
-        )
+        try:
+            return protocol.parse_client_message(
+                raw,
+                max_bytes=self.settings.max_message_bytes,
+                max_points=self.settings.max_points_per_message,
+            )
+        except protocol.ClientMessageError:
+            raise
+        except Exception as exc:
+            # Whatever a tablet sends is answered, never a crash of the connection (1011).
+            log.error("a message could not be parsed: %r", exc)
+            raise protocol.ClientMessageError(
+                "invalid_message", "the server cannot read this message") from None
 
     async def _receive_loop(self) -> None:
         while True:
@@ -473,16 +483,48 @@ class TabletConnection:
     # --- outbound
 
     def send(self, message: dict[str, Any]) -> None:
-        """Queue a message for the tablet; a tablet that cannot keep up is disconnected."""
+        """Queue a message for the tablet; a tablet that cannot keep up is disconnected.
+
+        The message is encoded here, not in the writer: one the server cannot encode becomes an
+        `invalid_message` error for the tablet instead of killing the writer (which left the
+        socket open and silent), and the queue's size is known in bytes.
+        """
         if self._closing:
             return
         try:
-            self.outbox.put_nowait(message)
+            text = protocol.encode(message)
+        except TypeError as exc:  # orjson.JSONEncodeError
+            log.error("cannot encode a %r message for game %s: %s", message.get("type"),
+                      self.game_id, exc)
+            METRICS.protocol_errors.labels("unencodable").inc()
+            text = protocol.encode(protocol.error_message(
+                "invalid_message", "the server cannot answer this message"))
+        if self.queued_bytes + len(text) > self.settings.outbound_queue_max_bytes:
+            self._too_slow("bytes")
+            return
+        try:
+            self.outbox.put_nowait(text)
         except asyncio.QueueFull:
-            METRICS.slow_clients.inc()
-            log.warning("tablet of game %s is too slow; closing", self.game_id)
-            self._closing = True
-            asyncio.create_task(self._close_now(WS_1013_TRY_AGAIN_LATER, "too slow"))
+            self._too_slow("messages")
+            return
+        self.queued_bytes += len(text)
+
+    def _too_slow(self, what: str) -> None:
+        METRICS.slow_clients.inc()
+        log.warning("tablet of game %s is too slow (queued %s over the limit); closing",
+                    self.game_id, what)
+        self._closing = True
+        self._drop_queued()
+        asyncio.create_task(self._close_now(WS_1013_TRY_AGAIN_LATER, "too slow"))
+
+    def _drop_queued(self) -> None:
+        """Nothing queued will be written (the socket is being closed): let the memory go."""
+        while True:
+            try:
+                self.outbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+        self.queued_bytes = 0
 
     async def _forward(self, events: Any) -> None:
         async for event in events:
@@ -500,15 +542,26 @@ class TabletConnection:
             self.state = None if event.type == "game_over" else self.state
 
     async def _write_loop(self) -> None:
-        while True:
-            message = await self.outbox.get()
-            if message is None:
-                return
-            if isinstance(message, _Close):
-                await self._close_now(message.code, message.reason)
-                return
-            METRICS.messages_out.inc()
-            await self.ws.send_text(protocol.encode(message))
+        try:
+            while True:
+                message = await self.outbox.get()
+                if message is None:
+                    return
+                if isinstance(message, _Close):
+                    await self._close_now(message.code, message.reason)
+                    return
+                self.queued_bytes -= len(message)
+                METRICS.messages_out.inc()
+                await self.ws.send_text(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Never a silent socket: without its writer the tablet would hear nothing more.
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                log.warning("writer of game %s failed: %r; closing", self.game_id, exc)
+            self._closing = True
+            self._drop_queued()
+            await self._close_now(WS_1011_INTERNAL_ERROR, "server error")
 
     async def _close(self, code: int, reason: str) -> None:
         """Close after the messages already queued (an error explaining why goes first)."""

@@ -6,6 +6,7 @@ here sends one thing that once did, and checks the connection, the game and the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -147,3 +148,87 @@ def test_an_old_half_open_socket_closing_late_does_not_end_the_resumed_game(tmp_
     finally:
         redis_server.kill()
     assert ended["type"] == "stage_result" and ended["outcome"] == "timeout", ended
+
+
+# --- frames that once crashed or silenced a connection, and types that were let through
+
+
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory) -> Iterator[ServerProcess]:
+    """One server on embedded defaults for the tests that only talk to it."""
+    base = tmp_path_factory.mktemp("plain")
+    server = ServerProcess(env=server_env(base), log_path=base / "server.log").start()
+    yield server
+    server.kill()
+
+
+DEEP = "[" * 1100 + "]" * 1100
+LONE_SURROGATE_PING = '{"type":"ping","id":"\\ud800"}'
+
+
+@pytest.mark.parametrize("after_hello", [False, True])
+def test_deep_nesting_is_bad_json_not_a_crash(plain_server, after_hello):
+    async def talk() -> list[dict]:
+        async with Tablet(plain_server.ws_url, player_id="child-deep01", category=category_code()
+                          ) as tablet:
+            if after_hello:
+                await tablet.hello()
+            await tablet.send(DEEP)
+            return await answered(tablet, "after-deep")
+
+    replies = asyncio.run(talk())
+    errors = [m for m in replies if m["type"] == "error"]
+    assert [e["code"] for e in errors] == ["bad_json"], replies
+
+
+@pytest.mark.parametrize("after_hello", [False, True])
+def test_a_ping_that_cannot_be_answered_gets_invalid_message_and_the_socket_lives(
+        plain_server, after_hello):
+    async def talk() -> tuple[list[dict], list[dict]]:
+        async with Tablet(plain_server.ws_url, player_id="child-surr01", category=category_code()
+                          ) as tablet:
+            if after_hello:
+                await tablet.hello()
+                start = await tablet.recv_until("stage_start")
+            await tablet.send(LONE_SURROGATE_PING)
+            reply = await tablet.recv(timeout_s=30)
+            later = await answered(tablet, "after-surrogate")
+            if after_hello:  # and the game goes on
+                await tablet.draw_stroke(start["stage"], 0, [(100, 100, 10), (120, 110, 30)])
+                later.append(await tablet.recv_until("ack"))
+            return [reply], later
+
+    [reply], later = asyncio.run(talk())
+    assert reply["type"] == "error" and reply["code"] == "invalid_message", reply
+    assert not [m for m in later if m["type"] == "error"]
+
+
+def test_a_tablet_that_does_not_read_is_cut_off_by_queued_bytes_not_only_messages(
+        tmp_path, servers):
+    # 60 KB pongs: far fewer messages than OUTBOUND_QUEUE_MAX (set high here), yet megabytes a
+    # socket. Bounded by bytes, the server closes the reader that does not read (1013) instead
+    # of holding its answers (8 such sockets once took a process from 118 to 238 MiB).
+    env = server_env(tmp_path, OUTBOUND_QUEUE_MAX="100000", MAX_MESSAGES_PER_S="100000",
+                     OUTBOUND_QUEUE_MAX_BYTES="524288")
+    server = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
+    servers.append(server)
+    big_id = "x" * 60_000
+    pings = 400  # 24 MB of answers: more than the kernel's socket buffers hold
+
+    async def slow_reader(n: int) -> int | None:
+        async with Tablet(server.ws_url, player_id=f"child-slow{n:02d}",
+                          category=category_code()) as tablet:
+            try:
+                for i in range(pings):
+                    await tablet.send({"type": "ping", "id": f"{i}:{big_id}"})
+                await tablet.send({"type": "ping", "id": "last"})
+                while (await tablet.recv(timeout_s=60)).get("id") != "last":
+                    pass  # the tablet reads at last: every answer arrived
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+            return None
+
+    async def both() -> list[int | None]:
+        return list(await asyncio.gather(slow_reader(0), slow_reader(1)))
+
+    assert asyncio.run(both()) == [1013, 1013], server.log_tail()
