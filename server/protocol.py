@@ -6,7 +6,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from game.commands import Event
 
@@ -24,7 +24,9 @@ class ClientMessageError(ValueError):
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: `"stage": "0"` or `"end": "yes"` is a wrong type, as the protocol says, not
+    # something to guess at (lax mode turned them into 0 and True).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Canvas(_Message):
@@ -43,13 +45,22 @@ class Hello(_Message):
     class_code: str | None = Field(None, max_length=32)  # ignored when a session token is given
     session_token: str | None = Field(None, max_length=512)
 
+    @field_validator("v", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, v: object) -> object:
+        if isinstance(v, bool):  # True == 1 would pass the literal
+            raise ValueError("the protocol version is the number 1")
+        return v
+
 
 class Stroke(_Message):
     type: Literal["stroke"]
     stage: int = Field(ge=0, le=1000)
     stroke: int = Field(ge=0, le=100_000)
     start: int = Field(0, ge=0, le=1_000_000)
-    points: list[tuple[float, float, float]]
+    # A point is a JSON array (a list: strict mode alone would demand a Python tuple); its three
+    # numbers stay strict (no strings, no booleans).
+    points: list[Annotated[tuple[float, float, float], Strict(False)]]
     end: bool = False
 
     @field_validator("points")

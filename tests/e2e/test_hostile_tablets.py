@@ -203,6 +203,24 @@ def test_a_ping_that_cannot_be_answered_gets_invalid_message_and_the_socket_live
     assert not [m for m in later if m["type"] == "error"]
 
 
+@pytest.mark.parametrize("field,value", [("stage", "0"), ("end", "yes"), ("stroke", 0.0),
+                                         ("end", 1), ("points", [[100, "100", 10]])])
+def test_wrong_types_are_refused_as_the_protocol_documents(plain_server, field, value):
+    async def talk() -> list[dict]:
+        async with Tablet(plain_server.ws_url, player_id="child-type01", category=category_code()
+                          ) as tablet:
+            await tablet.hello()
+            start = await tablet.recv_until("stage_start")
+            chunk = {"type": "stroke", "stage": start["stage"], "stroke": 0, "start": 0,
+                     "points": [[100, 100, 10], [120, 110, 30]], "end": True}
+            await tablet.send({**chunk, field: value})
+            return await answered(tablet, "after-type")
+
+    replies = asyncio.run(talk())
+    assert [m["type"] for m in replies] == ["error"], replies
+    assert replies[0]["code"] == "invalid_message"
+
+
 def test_a_tablet_that_does_not_read_is_cut_off_by_queued_bytes_not_only_messages(
         tmp_path, servers):
     # 60 KB pongs: far fewer messages than OUTBOUND_QUEUE_MAX (set high here), yet megabytes a
