@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     timer_poll_ms: int = Field(10, ge=1, description="How often deadlines are looked for.")
 
     max_message_bytes: int = Field(65_536, description="Largest WebSocket message accepted.")
+    max_request_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest HTTP request body accepted (413 past it, before "
+        "the body is read)."
+    )
     max_points_per_message: int = Field(512, description="Most points in one stroke chunk.")
     max_points_per_stroke: int = Field(4000, description="Most points in one stroke.")
     max_strokes_per_stage: int = Field(200, description="Most strokes in one stage.")

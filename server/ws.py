@@ -121,15 +121,26 @@ class TabletConnection:
                     await writer
 
     async def _await_hello(self) -> protocol.Hello | None:
-        """Read messages until a valid hello (answering anything else with an error)."""
+        """Read messages until a valid hello (answering anything else with an error).
+
+        The hello must come within `hello_timeout_s` of the socket opening, however many other
+        messages come first (a ping every few seconds once kept a socket open without a game).
+        """
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + self.settings.hello_timeout_s
         while True:
             try:
-                raw = await asyncio.wait_for(self._receive_raw(), self.settings.hello_timeout_s)
+                raw = await asyncio.wait_for(self._receive_raw(), max(0.0, deadline_s - loop.time()))
             except TimeoutError:
                 await self._close(WS_1008_POLICY_VIOLATION, "no hello in time")
                 return None
             if raw is None:
                 return None
+            verdict = await self._admit(points=0)
+            if verdict == _CLOSED:
+                return None
+            if verdict == _DROPPED:
+                continue
             try:
                 message = self._parse(raw)
             except protocol.ClientMessageError as exc:
@@ -318,24 +329,21 @@ class TabletConnection:
             if raw is None:
                 continue
             METRICS.messages_in.inc()
+            # Every frame counts against the budget before it is even parsed: invalid frames
+            # (each answered `bad_json`) once flowed at 28k a second and were never cut off.
+            verdict = await self._admit(points=0)
+            if verdict == _CLOSED:
+                return
+            if verdict == _DROPPED:
+                continue
             try:
                 message = self._parse(raw)
-                points = len(message.points) if isinstance(message, protocol.Stroke) else 0
-                if not self.flood.admit(asyncio.get_running_loop().time(), points):
-                    METRICS.protocol_errors.labels("rate_limited").inc()
-                    if self.flood.should_disconnect():
-                        self.send(protocol.error_message("rate_limited", "too many messages: goodbye"))
-                        await self._close(WS_1008_POLICY_VIOLATION, "flooding")
+                if isinstance(message, protocol.Stroke) and message.points:
+                    verdict = await self._admit(points=len(message.points))
+                    if verdict == _CLOSED:
                         return
-                    self.send(
-                        protocol.error_message(
-                            "rate_limited",
-                            f"too many messages or points: at most {self.settings.max_messages_per_s:g} "
-                            f"messages and {self.settings.max_points_per_s:g} points a second; this "
-                            "message was dropped, send it again",
-                        )
-                    )
-                    continue
+                    if verdict == _DROPPED:
+                        continue
                 await self._dispatch(message)
             except protocol.ClientMessageError as exc:
                 METRICS.protocol_errors.labels(exc.code).inc()
@@ -351,6 +359,28 @@ class TabletConnection:
                                                  "drawing right now: reconnect and send it again"))
                 await self._close(WS_1013_TRY_AGAIN_LATER, "store unavailable")
                 return
+
+    async def _admit(self, *, points: int) -> str:
+        """One message (`points=0`) or a stroke's points against the tablet's rate limits:
+        `_ADMITTED`, `_DROPPED` (the tablet was told so) or `_CLOSED` (flooding: cut off)."""
+        now_s = asyncio.get_running_loop().time()
+        admitted = self.flood.admit_points(now_s, points) if points else self.flood.admit(now_s)
+        if admitted:
+            return _ADMITTED
+        METRICS.protocol_errors.labels("rate_limited").inc()
+        if self.flood.should_disconnect():
+            self.send(protocol.error_message("rate_limited", "too many messages: goodbye"))
+            await self._close(WS_1008_POLICY_VIOLATION, "flooding")
+            return _CLOSED
+        self.send(
+            protocol.error_message(
+                "rate_limited",
+                f"too many messages or points: at most {self.settings.max_messages_per_s:g} "
+                f"messages and {self.settings.max_points_per_s:g} points a second; this "
+                "message was dropped, send it again",
+            )
+        )
+        return _DROPPED
 
     async def _dispatch(self, message: protocol.ClientMessage) -> None:
         assert self.game_id is not None
@@ -586,6 +616,7 @@ class TabletConnection:
             hook(state, transition)
 
 
+_ADMITTED, _DROPPED, _CLOSED = "admitted", "dropped", "closed"
 GUESS_RETRIES = 3
 GUESS_RETRY_BACKOFF_S = 0.05
 

@@ -250,3 +250,74 @@ def test_a_tablet_that_does_not_read_is_cut_off_by_queued_bytes_not_only_message
         return list(await asyncio.gather(slow_reader(0), slow_reader(1)))
 
     assert asyncio.run(both()) == [1013, 1013], server.log_tail()
+
+
+# --- limits without gaps
+
+
+def rss_mib(server: ServerProcess) -> float:
+    assert server.proc is not None
+    with open(f"/proc/{server.proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize("after_hello", [False, True])
+def test_a_flood_of_invalid_frames_is_rate_limited_and_cut_off(plain_server, after_hello):
+    async def flood() -> tuple[list[str], int | None]:
+        async with Tablet(plain_server.ws_url, player_id="child-flood1", category=category_code()
+                          ) as tablet:
+            if after_hello:
+                await tablet.hello()
+            try:
+                for _ in range(3000):
+                    await tablet.send("this is not json")
+                while True:
+                    await tablet.recv(timeout_s=60)
+            except websockets.ConnectionClosed as closed:
+                return [e["code"] for e in tablet.errors], closed.rcvd.code if closed.rcvd else None
+
+    codes, close_code = asyncio.run(flood())
+    assert close_code == 1008
+    assert "rate_limited" in codes and codes.count("bad_json") < 1000, codes[-5:]
+
+
+def test_pings_do_not_keep_a_socket_open_without_a_hello(tmp_path, servers):
+    server = ServerProcess(env=server_env(tmp_path, HELLO_TIMEOUT_S="1"),
+                           log_path=tmp_path / "server.log").start()
+    servers.append(server)
+
+    async def keep_pinging() -> int | None:
+        async with Tablet(server.ws_url, player_id="child-ping01", category=category_code()
+                          ) as tablet:
+            try:
+                for n in range(100):  # a ping every 0.3 s, for up to 30 s
+                    await tablet.send({"type": "ping", "id": n})
+                    assert (await tablet.recv(timeout_s=30))["type"] == "pong"
+                    await asyncio.sleep(0.3)  # the pace of the pinging tablet, not a wait
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+            return None
+
+    assert asyncio.run(keep_pinging()) == 1008
+
+
+def test_a_huge_request_body_is_refused_before_it_is_read(plain_server):
+    before = rss_mib(plain_server)
+    declared = httpx.post(f"{plain_server.http_url}/api/v1/join", content=b"x" * (200 * 2**20),
+                          headers={"content-type": "application/json"}, timeout=120)
+    assert declared.status_code == 413 and declared.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(200):
+            yield b"x" * 2**20
+
+    try:
+        streamed = httpx.post(f"{plain_server.http_url}/api/v1/join", content=chunks(),
+                              headers={"content-type": "application/json"}, timeout=120)
+        assert streamed.status_code == 413
+    except httpx.HTTPError:
+        pass  # the server answered and closed while the client was still sending: refused too
+    assert rss_mib(plain_server) - before < 50, "the body was not held in memory"
