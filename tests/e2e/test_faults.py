@@ -138,3 +138,50 @@ def test_redis_crash_with_persistence_loses_no_finished_game(tmp_path, servers):
         assert sorted(rows) == sorted(games), "every finished game recorded exactly once"
     finally:
         redis_server.kill()
+
+
+def metric(server: ServerProcess, name: str) -> float:
+    """One sample of the server's /metrics, 0 when absent."""
+    import httpx
+
+    for line in httpx.get(f"{server.http_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def poll(predicate, what: str, timeout_s: float = 60.0) -> None:
+    """Another process's state cannot be awaited: poll it, bounded."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.1)
+
+
+def test_a_redis_outage_is_logged_once_and_its_end_too_and_counted(tmp_path, servers):
+    redis_server = ThrowawayRedis(tmp_path).start()
+    server = ServerProcess(env=server_env(tmp_path, REDIS_URL=redis_server.url),
+                           log_path=tmp_path / "server.log").start()
+    servers.append(server)
+    failures = 'dq_store_failures_total{loop="timers"}'
+    try:
+        redis_server.kill()
+        # Many attempts of the timer loop fail while Redis is away (once, each was an ERROR
+        # with a traceback, every 10 ms).
+        poll(lambda: metric(server, failures) >= 10, "ten failed timer polls", timeout_s=60)
+        redis_server.start()
+        poll(lambda: "the store is back" in server.log_path.read_text(errors="replace"),
+             "the end of the outage logged", timeout_s=60)
+        # Read while Redis is still up (killing it ends the test with an outage of its own).
+        lines = [line for line in server.log_path.read_text(errors="replace").splitlines()
+                 if "timer loop" in line]
+        outages = metric(server, 'dq_store_outages_total{loop="timers"}')
+    finally:
+        redis_server.kill()
+    errors = [line for line in lines if '"level": "error"' in line]
+    assert len(errors) == 1, errors[:3]
+    assert "the store is back" in lines[-1]
+    assert outages == 1
