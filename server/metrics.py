@@ -22,6 +22,7 @@ class _Metrics:
     timer_lateness: Histogram
     slow_clients: Counter
     store_outages: Counter
+    resyncs: Counter
     store_failures: Counter
 
 
@@ -41,6 +42,8 @@ METRICS = _Metrics(
         "dq_timer_lateness_seconds", "How late stage timers fired", buckets=_LATENCY_BUCKETS_S
     ),
     slow_clients=Counter("dq_slow_clients_total", "Tablets closed for not keeping up"),
+    resyncs=Counter("dq_resyncs_total", "Tablets sent the game's state again after the "
+                    "store's subscription was lost and made again"),
     store_outages=Counter("dq_store_outages_total",
                           "Times the game store became unreachable, seen by a loop", ["loop"]),
     store_failures=Counter("dq_store_failures_total",

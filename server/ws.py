@@ -24,6 +24,7 @@ from game.commands import AppendPoints, Disconnected, GuessResult, RequestGuess,
 from game.errors import GameNotFound, ProtocolViolation, UnknownCategory
 from game.service import GameService
 from game.state import GameState, Phase
+from game.store.base import RESYNC
 from inference.api import RecognizeRequest, Recognizer
 from server import protocol
 from server.metrics import METRICS
@@ -71,6 +72,7 @@ class TabletConnection:
         self.drawing = _Drawing()
         self.guesses = _GuessThrottle()
         self._guess_task: asyncio.Task[None] | None = None
+        self._last_stage_key: tuple[str, int | None] | None = None  # what the tablet was told
         self._closing = False
         self.flood = FloodGuard.create(
             messages_per_s=self.settings.max_messages_per_s,
@@ -268,6 +270,7 @@ class TabletConnection:
                         strokes = await games.store.strokes(game_id, state.stage)
                         self.drawing.reset(state.stage, strokes)
                     for event in games.snapshot_events(state):
+                        self._last_stage_key = _stage_key(event)
                         self.send(protocol.event_message(event, self.names))
                     if self.drawing.points:
                         # The guess for the last stroke kept may have died with the process
@@ -558,11 +561,37 @@ class TabletConnection:
 
     async def _forward(self, events: Any) -> None:
         async for event in events:
+            if event is RESYNC:
+                await self._resync()
+                continue
             if event.type in ("stage_start", "stage_result", "game_over"):
                 self._track_stage(event)
             self.send(protocol.event_message(event, self.names))
 
+    async def _resync(self) -> None:
+        """The subscription was lost and made again: events published meanwhile never came.
+        Send where the game is now (its `stage_start`, `stage_result` or `game_over`), unless
+        that is what the tablet was last told; otherwise the page would sit on a stage that
+        ended while Redis restarted."""
+        if self.game_id is None:
+            return
+        games = self.services.games
+        try:
+            state = await games.store.load(self.game_id)
+        except (ConnectionError, OSError, RedisError) as exc:
+            log.warning("could not resynchronise game %s: %s", self.game_id, exc)
+            return
+        if state is None:
+            return
+        METRICS.resyncs.inc()
+        for event in games.snapshot_events(state):
+            if _stage_key(event) == self._last_stage_key:
+                continue
+            self._track_stage(event)
+            self.send(protocol.event_message(event, self.names))
+
     def _track_stage(self, event: Any) -> None:
+        self._last_stage_key = _stage_key(event)
         if event.type == "stage_start" and self.drawing.stage != event.data["stage"]:
             self.drawing.reset(event.data["stage"], [])
         if event.type == "stage_result":
@@ -614,6 +643,11 @@ class TabletConnection:
         hook = self.services.on_local_transition
         if hook is not None:
             hook(state, transition)
+
+
+def _stage_key(event: Any) -> tuple[str, int | None]:
+    """Which stage-level message an event is (`stage_start` of stage 2, `game_over`...)."""
+    return event.type, event.data.get("stage")
 
 
 _ADMITTED, _DROPPED, _CLOSED = "admitted", "dropped", "closed"

@@ -185,3 +185,39 @@ def test_a_redis_outage_is_logged_once_and_its_end_too_and_counted(tmp_path, ser
     assert len(errors) == 1, errors[:3]
     assert "the store is back" in lines[-1]
     assert outages == 1
+
+
+def test_a_stage_that_ended_while_redis_restarted_reaches_the_tablet(tmp_path, servers):
+    # The stage's deadline passes while Redis is down; when it is back, the timer loop fires it
+    # at once, usually before this process's pub/sub has reconnected: that stage_result was
+    # published to no one. The connection must resynchronise from the stored state, or the
+    # tablet sits on a stage that has ended (here for the whole minute of intermission).
+    import time
+
+    redis_server = ThrowawayRedis(tmp_path).start()
+    env = server_env(tmp_path, REDIS_URL=redis_server.url, DEFAULT_TIME_LIMIT_S="2",
+                     INTERMISSION_MS="60000", DEFAULT_STAGE_COUNT="2")
+    server = ServerProcess(env=env, log_path=tmp_path / "server.log").start()
+    servers.append(server)
+    failures = 'dq_store_failures_total{loop="timers"}'
+
+    async def scenario() -> dict:
+        async with Tablet(server.ws_url, player_id="child-resync", category=categories()[0]["code"]
+                          ) as tablet:
+            await tablet.hello()
+            start = await tablet.recv_until("stage_start")
+            ends_at = time.monotonic() + (start["deadline_ms"] - start["server_now_ms"]) / 1000
+            redis_server.kill()
+            await asyncio.to_thread(
+                poll, lambda: time.monotonic() > ends_at and metric(server, failures) >= 20,
+                "the stage's deadline passed during the outage")
+            redis_server.start()
+            return await tablet.recv_until("stage_result", "stage_start", "game_over",
+                                           timeout_s=45)
+
+    try:
+        message = asyncio.run(scenario())
+    finally:
+        redis_server.kill()
+    assert (message["type"], message["stage"], message["outcome"]) == (
+        "stage_result", 0, "timeout"), message
