@@ -7,14 +7,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from inference.api import RecognizeRequest
 from tests.utils.drawings import Drawing, fit_to_canvas, raw_drawings
 from tests.utils.server_process import REPO_ROOT, ServerProcess
+from tests.utils.throwaway_redis import ThrowawayRedis
 
 CANVAS = (1024, 768)
-E2E_REDIS_DB = 10
 MODELS_DIR = REPO_ROOT / "models"
 
 
@@ -52,10 +51,18 @@ def recognised_drawings() -> dict[str, dict[str, Drawing]]:
 
 
 @pytest.fixture
-def e2e_redis_url() -> str:
-    url = f"redis://127.0.0.1:6379/{E2E_REDIS_DB}"
-    redis.Redis.from_url(url).flushdb()
-    return url
+def e2e_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis server of the test's own (real, with AOF), stopped after it.
+
+    It was database 10 of the machine's shared Redis, flushed at the start of each test: any
+    other run of these tests at the same time (another engineer's worktree, a CI job on the same
+    host) flushed a game from under this one, whose resumed tablet then found no game.
+    """
+    server = ThrowawayRedis(tmp_path / "e2e-redis").start()
+    try:
+        yield server.url
+    finally:
+        server.kill()
 
 
 @pytest.fixture
