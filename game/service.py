@@ -122,6 +122,9 @@ class GameService:
         for index, summary in enumerate(state.stages):
             topic = state.plan[index]
             strokes = await self.store.strokes(game_id, index)
+            # A stroke acknowledged with no point (one empty `end` chunk) appended nothing to
+            # the store; as the last stroke it would be missing from the record.
+            strokes += [[] for _ in range(summary.stroke_count - len(strokes))]
             guesses = await self.store.guesses(game_id, index)
             stages.append(
                 StageRecord(
