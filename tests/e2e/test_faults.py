@@ -25,7 +25,10 @@ def test_kill_9_one_of_two_servers_and_the_child_goes_on_with_the_other(
     # stroke's chunks took longer than GUESS_INTERVAL_MS, a mid-stroke guess of some prefix
     # recognised the drawing before the crash, and the resumed tablet met the next stage
     # (`received == []`). What a guess sees must not depend on the machine's speed here.
+    # Stages of 120 s: on a starved machine the 40 s stage could run out between the crash and
+    # the resume (a stage that ends meanwhile is handled below; this makes it rare).
     env = server_env(tmp_path, REDIS_URL=e2e_redis_url, GUESS_INTERVAL_MS="3600000",
+                     DEFAULT_TIME_LIMIT_S="120",
                      DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/r.db")
     a = ServerProcess(env=env, log_path=tmp_path / "a.log").start()
     b = ServerProcess(env=env, log_path=tmp_path / "b.log").start()
@@ -60,27 +63,38 @@ def test_kill_9_one_of_two_servers_and_the_child_goes_on_with_the_other(
         async with Tablet(b.ws_url, player_id="child-0100", category=category, canvas=CANVAS,
                           resume_token=token) as tablet:
             assert (await tablet.hello())["resumed"]
-            start = await tablet.recv_until("stage_start")
-            expected = [{"points": len(drawing[0]), "ended": True}]
-            if half:
-                expected.append({"points": half, "ended": False})
-            assert start["received"] == expected, "every acknowledged point survived the crash"
-            if half:  # resend the unfinished stroke whole: the server keeps only what is new
-                await tablet.draw_stroke(stage, 1, drawing[1])
-            for index, stroke in enumerate(drawing[2:], start=2):
-                await tablet.draw_stroke(stage, index, stroke)
-            message = await tablet.recv_until("stage_result")
-            assert message["outcome"] == "recognized"
-            message = await tablet.recv_until("stage_start", "game_over")
+            start = await tablet.recv_until("stage_start", "stage_result", "game_over")
+            if start["type"] != "stage_start" or start["stage"] != stage:
+                # The stage ended before the tablet was back (on a starved machine): nothing is
+                # left to draw in it; what it acknowledged is checked in the database below.
+                ended_early.append(start)
+                message = start
+                if message["type"] == "stage_result":
+                    message = await tablet.recv_until("stage_start", "game_over")
+            else:
+                expected = [{"points": len(drawing[0]), "ended": True}]
+                if half:
+                    expected.append({"points": half, "ended": False})
+                assert start["received"] == expected, (
+                    "every acknowledged point survived the crash", tablet.received)
+                if half:  # resend the unfinished stroke whole: the server keeps only what is new
+                    await tablet.draw_stroke(stage, 1, drawing[1])
+                for index, stroke in enumerate(drawing[2:], start=2):
+                    await tablet.draw_stroke(stage, index, stroke)
+                message = await tablet.recv_until("stage_result")
+                assert message["outcome"] == "recognized"
+                message = await tablet.recv_until("stage_start", "game_over")
             while message["type"] == "stage_start":
                 _, message = await tablet.play_stage(message, drawings.get(message["topic"]["label"]))
             # The server answers in order: by game over, each stroke of the stage had its answer.
             return message, [m for m in tablet.received if m["type"] == "ack" and m["stage"] == stage]
 
+    ended_early: list[dict] = []
     over, acks = asyncio.run(on_b())
     assert over["type"] == "game_over"
-    assert over["stages"][stage]["outcome"] == "recognized"
     for s in over["stages"]:
+        if s["stage"] == stage and ended_early:
+            continue  # it ran out of time (or was recognised) before the tablet was back
         assert s["outcome"] == ("recognized" if s["topic"]["label"] in drawings else "skipped")
     db = tmp_path / "r.db"
     assert wait_for_rows(db, "select count(*) from games", 1) == 1
@@ -94,6 +108,8 @@ def test_kill_9_one_of_two_servers_and_the_child_goes_on_with_the_other(
     assert acked == list(range(1, len(acked) + 1)), "acknowledged in order, none twice"
     assert all(a["points"] == len(drawing[a["stroke"]]) for a in acks), "whole strokes, no duplicates"
     assert kept[0] == len(drawing[0]), "the stroke acknowledged before the crash"
+    if ended_early and half:
+        assert kept[1] == half, "the half stroke the server held when it died"
     assert all(kept[i] == len(drawing[i]) for i in acked), "every acknowledged point, once"
     # A stroke still unfinished when the stage ended is kept as far as the server had it.
     assert all(kept[i] <= len(drawing[i]) for i in kept), "no stroke grew by duplicates"
