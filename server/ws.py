@@ -532,7 +532,10 @@ class TabletConnection:
             METRICS.protocol_errors.labels("unencodable").inc()
             text = protocol.encode(protocol.error_message(
                 "invalid_message", "the server cannot answer this message"))
-        if self.queued_bytes + len(text) > self.settings.outbound_queue_max_bytes:
+        # Only what waits behind other messages counts against the byte limit: one large message
+        # to a tablet that reads (a long game's game_over) is never a reason to close.
+        if self.queued_bytes and (
+                self.queued_bytes + len(text) > self.settings.outbound_queue_max_bytes):
             self._too_slow("bytes")
             return
         try:
@@ -616,8 +619,10 @@ class TabletConnection:
             raise
         except Exception as exc:
             # Never a silent socket: without its writer the tablet would hear nothing more.
-            if self.ws.application_state == WebSocketState.CONNECTED:
-                log.warning("writer of game %s failed: %r; closing", self.game_id, exc)
+            if isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+                log.debug("tablet of game %s went away while written to: %r", self.game_id, exc)
+            else:
+                log.error("writer of game %s failed; closing", self.game_id, exc_info=exc)
             self._closing = True
             self._drop_queued()
             await self._close_now(WS_1011_INTERNAL_ERROR, "server error")
