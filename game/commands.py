@@ -22,11 +22,13 @@ class StrokeChunk:
     start: int
     points: tuple[Point, ...]
     end: bool
+    connection: str | None = None  # the socket it came from (see `Connected`)
 
 
 @dataclass(frozen=True, slots=True)
 class Skip:
     stage: int
+    connection: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +47,23 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class Connected:
-    pass
+    """The game's player is (back) on the socket `connection`, which now holds its presence.
+
+    `player_id`, when given, must be the game's own player (a resume token is a bearer secret,
+    but another child's tablet holding it must not take the game over).
+    """
+
+    connection: str | None = None
+    player_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Disconnected:
-    pass
+    """The socket `connection` has closed. Only the socket holding the game's presence can
+    start the resume grace: an older socket of the same tablet (half-open Wi-Fi, closed by the
+    keepalive long after the tablet resumed elsewhere) or a refused stranger cannot."""
+
+    connection: str | None = None
 
 
 Command = StrokeChunk | Skip | GuessResult | Tick | Connected | Disconnected

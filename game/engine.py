@@ -70,8 +70,9 @@ def new_game(
     canvas_height: int,
     age_band: str | None = None,
     class_code: str | None = None,
+    connection: str | None = None,
 ) -> tuple[GameState, Transition]:
-    """Create a game and start its first stage."""
+    """Create a game and start its first stage; `connection` is the socket it is played on."""
     state = GameState(
         game_id=game_id,
         player_id=player_id,
@@ -85,6 +86,7 @@ def new_game(
         canvas_height=canvas_height,
         age_band=age_band,
         class_code=class_code,
+        presence=connection,
     )
     transition = Transition(changed=True)
     _start_stage(state, 0, now_ms, transition)
@@ -107,9 +109,11 @@ def handle(state: GameState, command: Command, *, now_ms: int, rules: GameRules)
                 _on_late_chunk(state, command, now_ms, rules, transition)
             else:
                 _on_stroke_chunk(state, command, rules, transition)
+            _reclaim_presence(state, command.connection, transition)
         case Skip():
             _require_drawing(state, command.stage)
             _end_stage(state, StageOutcome.SKIPPED, now_ms, rules, transition)
+            _reclaim_presence(state, command.connection, transition)
         case GuessResult():
             _on_guess(state, command, now_ms, rules, transition)
         case Tick():
@@ -118,12 +122,18 @@ def handle(state: GameState, command: Command, *, now_ms: int, rules: GameRules)
             if state.record_at_ms is not None:
                 _record(state, transition)  # its tablet has left: no late stroke will come
         case Connected():
-            if not state.connected or state.abandon_at_ms is not None:
+            if command.player_id is not None and command.player_id != state.player_id:
+                raise ProtocolViolation("resume_failed", "that game is not yours")
+            if (not state.connected or state.abandon_at_ms is not None
+                    or state.presence != command.connection):
                 state.connected = True
                 state.abandon_at_ms = None
+                state.presence = command.connection
                 transition.changed = True
         case Disconnected():
-            if state.phase != Phase.FINISHED and state.connected:
+            holds_presence = (command.connection is None or state.presence is None
+                              or command.connection == state.presence)
+            if state.phase != Phase.FINISHED and state.connected and holds_presence:
                 state.connected = False
                 state.abandon_at_ms = now_ms + rules.resume_grace_ms
                 transition.changed = True
@@ -357,6 +367,24 @@ def _check_in_canvas(state: GameState, points: tuple, rules: GameRules) -> None:
             )
         if t < 0:
             raise ProtocolViolation("out_of_range", f"time {t} ms is negative")
+        if t > rules.max_point_time_ms:
+            # Refused now, while the tablet can hear it: accepted, it would make the whole
+            # finished game unwritable to the results database.
+            raise ProtocolViolation(
+                "out_of_range",
+                f"time {t} ms is more than {rules.max_point_time_ms} ms after the stage started",
+            )
+
+
+def _reclaim_presence(state: GameState, connection: str | None, transition: Transition) -> None:
+    """A child drawing on a game marked disconnected is evidently there: the socket the stroke
+    came from holds the presence now, and the grace stops."""
+    if connection is None or state.connected or state.phase == Phase.FINISHED:
+        return
+    state.connected = True
+    state.abandon_at_ms = None
+    state.presence = connection
+    transition.changed = True
 
 
 def _on_guess(

@@ -76,6 +76,10 @@ class GameRules:
     max_canvas_px: int = 4096
     # Points may land a little outside the canvas (a finger sliding off the edge).
     canvas_margin_px: float = 64.0
+    # A point's time (ms since the stage started, by the tablet's clock) must fit the results
+    # database's INT columns (drawings.last_t_ms, drawing_strokes.t_end_ms: at most 2**31 - 1),
+    # or the finished game could never be written. A stage lasts minutes; a day is generous.
+    max_point_time_ms: int = 86_400_000
     #: Per age band; a game without a band plays by `recognition` and the category's own numbers.
     bands: Mapping[str, BandRules] = field(default_factory=default_band_rules)
 

@@ -63,8 +63,10 @@ class GameService:
         canvas_height: int,
         age_band: str | None = None,
         class_code: str | None = None,
+        connection: str | None = None,
     ) -> GameState:
-        """Create a game and start its first stage (its `stage_start` is published)."""
+        """Create a game and start its first stage (its `stage_start` is published);
+        `connection` is the socket that holds its presence."""
         state, transition = engine.new_game(
             game_id=game_id,
             player_id=player_id,
@@ -75,20 +77,24 @@ class GameService:
             canvas_height=canvas_height,
             age_band=age_band,
             class_code=class_code,
+            connection=connection,
         )
         await self.store.create(state, transition, resume_token=resume_token)
         return state
 
-    async def resume(self, resume_token: str) -> GameState:
-        """Reattach to a game by its resume token.
+    async def resume(self, resume_token: str, *, player_id: str | None = None,
+                     connection: str | None = None) -> GameState:
+        """Reattach to a game by its resume token; the socket `connection` then holds the
+        game's presence.
 
         Raises:
             GameNotFound: the token is unknown or the game is gone.
+            ProtocolViolation: `resume_failed`, the game is not `player_id`'s (nothing changed).
         """
         game_id = await self.store.game_for_token(resume_token)
         if game_id is None:
             raise GameNotFound("this resume token belongs to no game")
-        state, _ = await self.command(game_id, Connected())
+        state, _ = await self.command(game_id, Connected(connection, player_id))
         return state
 
     async def command(self, game_id: str, command: Command) -> tuple[GameState, Transition]:
@@ -116,6 +122,9 @@ class GameService:
         for index, summary in enumerate(state.stages):
             topic = state.plan[index]
             strokes = await self.store.strokes(game_id, index)
+            # A stroke acknowledged with no point (one empty `end` chunk) appended nothing to
+            # the store; as the last stroke it would be missing from the record.
+            strokes += [[] for _ in range(summary.stroke_count - len(strokes))]
             guesses = await self.store.guesses(game_id, index)
             stages.append(
                 StageRecord(

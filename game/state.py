@@ -78,6 +78,7 @@ class GameState:
     # a completed game waiting for late strokes before it is recorded
     record_at_ms: int | None = None
     connected: bool = True
+    presence: str | None = None  # the socket (connection id) the player is on, see `Connected`
     abandon_at_ms: int | None = None
     ended_at_ms: int | None = None
     outcome: GameOutcome | None = None
@@ -125,8 +126,8 @@ class GameState:
             "late_stage": self.late_stage, "late_stroke_points": list(self.late_stroke_points),
             "late_stroke_ended": list(self.late_stroke_ended),
             "late_until_ms": self.late_until_ms, "record_at_ms": self.record_at_ms,
-            "connected": self.connected, "abandon_at_ms": self.abandon_at_ms,
-            "ended_at_ms": self.ended_at_ms, "outcome": self.outcome,
+            "connected": self.connected, "presence": self.presence,
+            "abandon_at_ms": self.abandon_at_ms, "ended_at_ms": self.ended_at_ms, "outcome": self.outcome,
         }
 
     def clone(self) -> GameState:
@@ -156,7 +157,7 @@ class GameState:
             late_stage=self.late_stage, late_stroke_points=list(self.late_stroke_points),
             late_stroke_ended=list(self.late_stroke_ended), late_until_ms=self.late_until_ms,
             record_at_ms=self.record_at_ms,
-            connected=self.connected, abandon_at_ms=self.abandon_at_ms,
+            connected=self.connected, presence=self.presence, abandon_at_ms=self.abandon_at_ms,
             ended_at_ms=self.ended_at_ms, outcome=self.outcome,
         )
 

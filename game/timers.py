@@ -19,6 +19,8 @@ from game.state import GameState
 log = logging.getLogger(__name__)
 
 FiredHook = Callable[[str, GameState, Transition, int], None]
+OutageHook = Callable[[bool], None]  # True: an attempt failed, the store is away; False: it is back
+OUTAGE_BACKOFF_MAX_MS = 250  # how often a loop tries again while the store is away, at most
 
 
 class TimerLoop:
@@ -29,14 +31,20 @@ class TimerLoop:
         poll_ms: how often to look for deadlines set by other processes; bounds lateness.
         on_fired: called with (game id, new state, transition, lateness in ms) for each tick that
             changed a game (metrics, recording).
+        on_store_failure: called with True after each attempt that failed because the store is
+            away, and with False once when it answers again (metrics).
     """
 
     def __init__(
-        self, service: GameService, *, poll_ms: int = 10, on_fired: FiredHook | None = None
+        self, service: GameService, *, poll_ms: int = 10, on_fired: FiredHook | None = None,
+        on_store_failure: OutageHook | None = None,
     ) -> None:
         self._service = service
         self._poll_ms = poll_ms
         self._on_fired = on_fired
+        self._on_store_failure = on_store_failure
+        self._outage_since_ms: int | None = None  # when the store stopped answering
+        self._failures = 0  # attempts failed in a row
         self._wake = asyncio.Event()
         self._next_look_ms: float = float("-inf")  # when the loop looks next (clock_ms)
 
@@ -53,6 +61,27 @@ class TimerLoop:
         """
         if deadline_ms is not None and deadline_ms < self._next_look_ms:
             self._wake.set()
+
+    def _failed(self, exc: Exception) -> None:
+        """An attempt failed: the outage is logged when it starts, not at every attempt (a
+        traceback every 10 ms while Redis was away buried every other log line)."""
+        self._failures += 1
+        if self._outage_since_ms is None:
+            self._outage_since_ms = self._service.clock_ms()
+            log.error("timer loop: the store is unavailable (%r); deadlines wait until it is "
+                      "back", exc, exc_info=exc)
+        if self._on_store_failure is not None:
+            self._on_store_failure(True)
+
+    def _answered(self) -> None:
+        if self._outage_since_ms is not None:
+            lasted_s = (self._service.clock_ms() - self._outage_since_ms) / 1000
+            log.warning("timer loop: the store is back after %.1f s (%d failed attempts)",
+                        lasted_s, self._failures)
+            if self._on_store_failure is not None:
+                self._on_store_failure(False)
+        self._outage_since_ms = None
+        self._failures = 0
 
     async def run_once(self) -> int:
         """Fire every due deadline now; returns how many ticks changed a game."""
@@ -82,10 +111,14 @@ class TimerLoop:
             try:
                 await self.run_once()
                 next_at = await self._service.store.next_deadline_ms()
-            except Exception:
-                log.exception("timer loop: the store failed; trying again")
+            except Exception as exc:
+                self._failed(exc)
                 next_at = None
+            else:
+                self._answered()
             wait_ms = self._poll_ms
+            if self._failures:  # back off while the store is away (it was tried every 10 ms)
+                wait_ms = min(OUTAGE_BACKOFF_MAX_MS, self._poll_ms * 2 ** min(self._failures, 10))
             if next_at is not None:
                 wait_ms = max(0, min(wait_ms, next_at - self._service.clock_ms()))
             self._wake.clear()

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server import ws
+from server.body_limit import BodyLimit
 from server.errors import install_error_handlers
 from server.routes import admin_topics, classes, consent, export, health
 from server.lifespan import Components, lifespan_for
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
         await ws.play(websocket, app.state.services)
 
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.include_router(health.router)
     app.include_router(classes.router)
     app.include_router(admin_topics.router)

@@ -116,7 +116,16 @@ def lifespan_for(
                 METRICS.timer_lateness.observe(max(lateness_ms, 0) / 1000)
                 on_local_transition(state, transition)
 
-            timers = TimerLoop(games, poll_ms=settings.timer_poll_ms, on_fired=on_fired)
+            def on_store_failure(failed: bool) -> None:
+                if failed:
+                    METRICS.store_failures.labels("timers").inc()
+                    if not timers_in_outage[0]:
+                        METRICS.store_outages.labels("timers").inc()
+                timers_in_outage[0] = failed
+
+            timers_in_outage = [False]
+            timers = TimerLoop(games, poll_ms=settings.timer_poll_ms, on_fired=on_fired,
+                               on_store_failure=on_store_failure)
 
             def on_local_transition(state: Any, transition: Any) -> None:
                 timers.wake_for(state.next_deadline_ms())

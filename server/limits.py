@@ -53,9 +53,20 @@ class FloodGuard:
         """True if a message with `points` points may be handled now."""
         ok = self.messages.take(now_s) and (points == 0 or self.points.take(now_s, points))
         if not ok:
-            self._violations = [t for t in self._violations if now_s - t < self.violation_window_s]
-            self._violations.append(now_s)
+            self._violation(now_s)
         return ok
+
+    def admit_points(self, now_s: float, points: int) -> bool:
+        """True if a stroke's `points` may be handled now (its message was admitted already,
+        before it was parsed)."""
+        ok = self.points.take(now_s, points)
+        if not ok:
+            self._violation(now_s)
+        return ok
+
+    def _violation(self, now_s: float) -> None:
+        self._violations = [t for t in self._violations if now_s - t < self.violation_window_s]
+        self._violations.append(now_s)
 
     def should_disconnect(self) -> bool:
         return len(self._violations) >= self.max_violations

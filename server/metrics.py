@@ -21,6 +21,9 @@ class _Metrics:
     guess_latency: Histogram
     timer_lateness: Histogram
     slow_clients: Counter
+    store_outages: Counter
+    resyncs: Counter
+    store_failures: Counter
 
 
 METRICS = _Metrics(
@@ -39,6 +42,13 @@ METRICS = _Metrics(
         "dq_timer_lateness_seconds", "How late stage timers fired", buckets=_LATENCY_BUCKETS_S
     ),
     slow_clients=Counter("dq_slow_clients_total", "Tablets closed for not keeping up"),
+    resyncs=Counter("dq_resyncs_total", "Tablets sent the game's state again after the "
+                    "store's subscription was lost and made again"),
+    store_outages=Counter("dq_store_outages_total",
+                          "Times the game store became unreachable, seen by a loop", ["loop"]),
+    store_failures=Counter("dq_store_failures_total",
+                           "Attempts of a loop that failed because the store was unreachable",
+                           ["loop"]),
 )
 
 

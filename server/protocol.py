@@ -6,7 +6,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from game.commands import Event
 from game.ids import PLAYER_ID_PATTERN
@@ -25,7 +25,9 @@ class ClientMessageError(ValueError):
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: `"stage": "0"` or `"end": "yes"` is a wrong type, as the protocol says, not
+    # something to guess at (lax mode turned them into 0 and True).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Canvas(_Message):
@@ -44,13 +46,22 @@ class Hello(_Message):
     class_code: str | None = Field(None, max_length=32)  # ignored when a session token is given
     session_token: str | None = Field(None, max_length=512)
 
+    @field_validator("v", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, v: object) -> object:
+        if isinstance(v, bool):  # True == 1 would pass the literal
+            raise ValueError("the protocol version is the number 1")
+        return v
+
 
 class Stroke(_Message):
     type: Literal["stroke"]
     stage: int = Field(ge=0, le=1000)
     stroke: int = Field(ge=0, le=100_000)
     start: int = Field(0, ge=0, le=1_000_000)
-    points: list[tuple[float, float, float]]
+    # A point is a JSON array (a list: strict mode alone would demand a Python tuple); its three
+    # numbers stay strict (no strings, no booleans).
+    points: list[Annotated[tuple[float, float, float], Strict(False)]]
     end: bool = False
 
     @field_validator("points")
@@ -118,13 +129,28 @@ def parse_client_message(
 
 
 def _loads_lenient(raw: str | bytes) -> Any:
-    """Parse JSON that is valid but for NaN/Infinity literals (which orjson refuses)."""
+    """Parse JSON that is valid but for NaN/Infinity literals (which orjson refuses).
+
+    None (`bad_json`) for anything else orjson refused, such as nesting deeper than orjson's
+    limit (which made the recursive `json` module raise RecursionError: a crashed connection).
+
+    Raises:
+        ClientMessageError: `invalid_message` for JSON no answer could echo: a string with a lone
+            surrogate such as `"\\ud800"` (Python's `json` takes it, UTF-8 cannot encode it).
+    """
     import json
 
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
+    try:
+        orjson.dumps(data)
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
+        raise ClientMessageError(
+            "invalid_message", "the message holds a string that is not valid Unicode (a lone "
+            "surrogate) or an integer too large to answer with") from None
+    return data
 
 
 def _is_range_error(error: Any) -> bool:

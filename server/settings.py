@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     timer_poll_ms: int = Field(10, ge=1, description="How often deadlines are looked for.")
 
     max_message_bytes: int = Field(65_536, description="Largest WebSocket message accepted.")
+    max_request_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest HTTP request body accepted (413 past it, before "
+        "the body is read)."
+    )
     max_points_per_message: int = Field(512, description="Most points in one stroke chunk.")
     max_points_per_stroke: int = Field(4000, description="Most points in one stroke.")
     max_strokes_per_stage: int = Field(200, description="Most strokes in one stage.")
@@ -92,6 +96,10 @@ class Settings(BaseSettings):
         50, ge=1, description="Refused messages (in 10 s) before a flooding tablet is cut off."
     )
     outbound_queue_max: int = Field(256, description="Messages queued for a slow tablet.")
+    outbound_queue_max_bytes: int = Field(
+        524_288, ge=65_536, description="Bytes queued for a slow tablet (past either limit the "
+        "socket is closed, 1013)."
+    )
     ws_per_message_deflate: bool = Field(
         False,
         description="Compress WebSocket messages (permessage-deflate). Off by default: messages "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from game.commands import AppendPoints, Disconnected, GuessResult, RequestGuess,
 from game.errors import GameNotFound, ProtocolViolation, UnknownCategory
 from game.service import GameService
 from game.state import GameState, Phase
+from game.store.base import RESYNC
 from inference.api import RecognizeRequest, Recognizer
 from server import protocol
 from server.metrics import METRICS
@@ -56,15 +58,21 @@ class TabletConnection:
         self.ws = websocket
         self.services = services
         self.settings = services.settings
-        self.outbox: asyncio.Queue[dict[str, Any] | _Close | None] = asyncio.Queue(
+        # Encoded messages (so what is queued is bounded in bytes too, not only in messages).
+        self.outbox: asyncio.Queue[str | _Close | None] = asyncio.Queue(
             maxsize=self.settings.outbound_queue_max
         )
+        self.queued_bytes = 0
         self.game_id: str | None = None
+        # This socket's name in the game's presence: only the socket the player is on may start
+        # the resume grace when it closes (game.commands.Disconnected).
+        self.connection_id = uuid.uuid4().hex
         self.state: GameState | None = None
         self.names: dict[str, tuple[str, str]] = {}
         self.drawing = _Drawing()
         self.guesses = _GuessThrottle()
         self._guess_task: asyncio.Task[None] | None = None
+        self._last_stage_key: tuple[str, int | None] | None = None  # what the tablet was told
         self._closing = False
         self.flood = FloodGuard.create(
             messages_per_s=self.settings.max_messages_per_s,
@@ -115,15 +123,26 @@ class TabletConnection:
                     await writer
 
     async def _await_hello(self) -> protocol.Hello | None:
-        """Read messages until a valid hello (answering anything else with an error)."""
+        """Read messages until a valid hello (answering anything else with an error).
+
+        The hello must come within `hello_timeout_s` of the socket opening, however many other
+        messages come first (a ping every few seconds once kept a socket open without a game).
+        """
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + self.settings.hello_timeout_s
         while True:
             try:
-                raw = await asyncio.wait_for(self._receive_raw(), self.settings.hello_timeout_s)
+                raw = await asyncio.wait_for(self._receive_raw(), max(0.0, deadline_s - loop.time()))
             except TimeoutError:
                 await self._close(WS_1008_POLICY_VIOLATION, "no hello in time")
                 return None
             if raw is None:
                 return None
+            verdict = await self._admit(points=0)
+            if verdict == _CLOSED:
+                return None
+            if verdict == _DROPPED:
+                continue
             try:
                 message = self._parse(raw)
             except protocol.ClientMessageError as exc:
@@ -194,8 +213,13 @@ class TabletConnection:
         bind_game(game_id)
         async with games.store.subscribe(game_id) as events:
             if resumed:
-                state = await games.resume(token)
-                if state.player_id != hello.player_id:
+                try:
+                    # Checked in the same atomic step that gives this socket the presence: a
+                    # stranger's tablet holding the token changes nothing of the game.
+                    state = await games.resume(token, player_id=hello.player_id,
+                                               connection=self.connection_id)
+                except ProtocolViolation:
+                    self.game_id = None  # not this socket's game: its close is not the child's
                     self.send(protocol.error_message("resume_failed", "that game is not yours"))
                     await self._close(WS_1008_POLICY_VIOLATION, "resume token of another player")
                     return
@@ -215,6 +239,7 @@ class TabletConnection:
                     canvas_height=hello.canvas.height,
                     age_band=hello.age_band,
                     class_code=class_code,
+                    connection=self.connection_id,
                 )
                 METRICS.games_started.inc()
             self.send(
@@ -245,6 +270,7 @@ class TabletConnection:
                         strokes = await games.store.strokes(game_id, state.stage)
                         self.drawing.reset(state.stage, strokes)
                     for event in games.snapshot_events(state):
+                        self._last_stage_key = _stage_key(event)
                         self.send(protocol.event_message(event, self.names))
                     if self.drawing.points:
                         # The guess for the last stroke kept may have died with the process
@@ -271,7 +297,8 @@ class TabletConnection:
         if self.game_id is None:
             return
         try:
-            state, transition = await self.services.games.command(self.game_id, Disconnected())
+            state, transition = await self.services.games.command(
+                self.game_id, Disconnected(self.connection_id))
             self._notify_local(state, transition)
         except Exception:
             log.warning("could not mark game %s disconnected", self.game_id, exc_info=True)
@@ -285,11 +312,19 @@ class TabletConnection:
         return message.get("text") if message.get("text") is not None else message.get("bytes")
 
     def _parse(self, raw: str | bytes) -> protocol.ClientMessage:
-        return protocol.parse_client_message(
-            raw,
-            max_bytes=self.settings.max_message_bytes,
-            max_points=self.settings.max_points_per_message,
-        )
+        try:
+            return protocol.parse_client_message(
+                raw,
+                max_bytes=self.settings.max_message_bytes,
+                max_points=self.settings.max_points_per_message,
+            )
+        except protocol.ClientMessageError:
+            raise
+        except Exception as exc:
+            # Whatever a tablet sends is answered, never a crash of the connection (1011).
+            log.error("a message could not be parsed: %r", exc)
+            raise protocol.ClientMessageError(
+                "invalid_message", "the server cannot read this message") from None
 
     async def _receive_loop(self) -> None:
         while True:
@@ -297,24 +332,21 @@ class TabletConnection:
             if raw is None:
                 continue
             METRICS.messages_in.inc()
+            # Every frame counts against the budget before it is even parsed: invalid frames
+            # (each answered `bad_json`) once flowed at 28k a second and were never cut off.
+            verdict = await self._admit(points=0)
+            if verdict == _CLOSED:
+                return
+            if verdict == _DROPPED:
+                continue
             try:
                 message = self._parse(raw)
-                points = len(message.points) if isinstance(message, protocol.Stroke) else 0
-                if not self.flood.admit(asyncio.get_running_loop().time(), points):
-                    METRICS.protocol_errors.labels("rate_limited").inc()
-                    if self.flood.should_disconnect():
-                        self.send(protocol.error_message("rate_limited", "too many messages: goodbye"))
-                        await self._close(WS_1008_POLICY_VIOLATION, "flooding")
+                if isinstance(message, protocol.Stroke) and message.points:
+                    verdict = await self._admit(points=len(message.points))
+                    if verdict == _CLOSED:
                         return
-                    self.send(
-                        protocol.error_message(
-                            "rate_limited",
-                            f"too many messages or points: at most {self.settings.max_messages_per_s:g} "
-                            f"messages and {self.settings.max_points_per_s:g} points a second; this "
-                            "message was dropped, send it again",
-                        )
-                    )
-                    continue
+                    if verdict == _DROPPED:
+                        continue
                 await self._dispatch(message)
             except protocol.ClientMessageError as exc:
                 METRICS.protocol_errors.labels(exc.code).inc()
@@ -331,6 +363,28 @@ class TabletConnection:
                 await self._close(WS_1013_TRY_AGAIN_LATER, "store unavailable")
                 return
 
+    async def _admit(self, *, points: int) -> str:
+        """One message (`points=0`) or a stroke's points against the tablet's rate limits:
+        `_ADMITTED`, `_DROPPED` (the tablet was told so) or `_CLOSED` (flooding: cut off)."""
+        now_s = asyncio.get_running_loop().time()
+        admitted = self.flood.admit_points(now_s, points) if points else self.flood.admit(now_s)
+        if admitted:
+            return _ADMITTED
+        METRICS.protocol_errors.labels("rate_limited").inc()
+        if self.flood.should_disconnect():
+            self.send(protocol.error_message("rate_limited", "too many messages: goodbye"))
+            await self._close(WS_1008_POLICY_VIOLATION, "flooding")
+            return _CLOSED
+        self.send(
+            protocol.error_message(
+                "rate_limited",
+                f"too many messages or points: at most {self.settings.max_messages_per_s:g} "
+                f"messages and {self.settings.max_points_per_s:g} points a second; this "
+                "message was dropped, send it again",
+            )
+        )
+        return _DROPPED
+
     async def _dispatch(self, message: protocol.ClientMessage) -> None:
         assert self.game_id is not None
         games = self.services.games
@@ -341,10 +395,11 @@ class TabletConnection:
                 start=message.start,
                 points=tuple(message.points),
                 end=message.end,
+                connection=self.connection_id,
             )
             state, transition = await games.command(self.game_id, command)
         elif isinstance(message, protocol.Skip):
-            state, transition = await games.command(self.game_id, Skip(message.stage))
+            state, transition = await games.command(self.game_id, Skip(message.stage, self.connection_id))
         elif isinstance(message, protocol.Ping):
             self.send({"type": "pong", "id": message.id})
             return
@@ -463,24 +518,85 @@ class TabletConnection:
     # --- outbound
 
     def send(self, message: dict[str, Any]) -> None:
-        """Queue a message for the tablet; a tablet that cannot keep up is disconnected."""
+        """Queue a message for the tablet; a tablet that cannot keep up is disconnected.
+
+        The message is encoded here, not in the writer: one the server cannot encode becomes an
+        `invalid_message` error for the tablet instead of killing the writer (which left the
+        socket open and silent), and the queue's size is known in bytes.
+        """
         if self._closing:
             return
         try:
-            self.outbox.put_nowait(message)
+            text = protocol.encode(message)
+        except TypeError as exc:  # orjson.JSONEncodeError
+            log.error("cannot encode a %r message for game %s: %s", message.get("type"),
+                      self.game_id, exc)
+            METRICS.protocol_errors.labels("unencodable").inc()
+            text = protocol.encode(protocol.error_message(
+                "invalid_message", "the server cannot answer this message"))
+        # Only what waits behind other messages counts against the byte limit: one large message
+        # to a tablet that reads (a long game's game_over) is never a reason to close.
+        if self.queued_bytes and (
+                self.queued_bytes + len(text) > self.settings.outbound_queue_max_bytes):
+            self._too_slow("bytes")
+            return
+        try:
+            self.outbox.put_nowait(text)
         except asyncio.QueueFull:
-            METRICS.slow_clients.inc()
-            log.warning("tablet of game %s is too slow; closing", self.game_id)
-            self._closing = True
-            asyncio.create_task(self._close_now(WS_1013_TRY_AGAIN_LATER, "too slow"))
+            self._too_slow("messages")
+            return
+        self.queued_bytes += len(text)
+
+    def _too_slow(self, what: str) -> None:
+        METRICS.slow_clients.inc()
+        log.warning("tablet of game %s is too slow (queued %s over the limit); closing",
+                    self.game_id, what)
+        self._closing = True
+        self._drop_queued()
+        asyncio.create_task(self._close_now(WS_1013_TRY_AGAIN_LATER, "too slow"))
+
+    def _drop_queued(self) -> None:
+        """Nothing queued will be written (the socket is being closed): let the memory go."""
+        while True:
+            try:
+                self.outbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+        self.queued_bytes = 0
 
     async def _forward(self, events: Any) -> None:
         async for event in events:
+            if event is RESYNC:
+                await self._resync()
+                continue
             if event.type in ("stage_start", "stage_result", "game_over"):
                 self._track_stage(event)
             self.send(protocol.event_message(event, self.names))
 
+    async def _resync(self) -> None:
+        """The subscription was lost and made again: events published meanwhile never came.
+        Send where the game is now (its `stage_start`, `stage_result` or `game_over`), unless
+        that is what the tablet was last told; otherwise the page would sit on a stage that
+        ended while Redis restarted."""
+        if self.game_id is None:
+            return
+        games = self.services.games
+        try:
+            state = await games.store.load(self.game_id)
+        except (ConnectionError, OSError, RedisError) as exc:
+            log.warning("could not resynchronise game %s: %s", self.game_id, exc)
+            return
+        if state is None:
+            return
+        METRICS.resyncs.inc()
+        for event in games.snapshot_events(state):
+            if _stage_key(event) == self._last_stage_key:
+                continue
+            self._track_stage(event)
+            self.send(protocol.event_message(event, self.names))
+
     def _track_stage(self, event: Any) -> None:
+        self._last_stage_key = _stage_key(event)
         if event.type == "stage_start" and self.drawing.stage != event.data["stage"]:
             self.drawing.reset(event.data["stage"], [])
         if event.type == "stage_result":
@@ -490,15 +606,28 @@ class TabletConnection:
             self.state = None if event.type == "game_over" else self.state
 
     async def _write_loop(self) -> None:
-        while True:
-            message = await self.outbox.get()
-            if message is None:
-                return
-            if isinstance(message, _Close):
-                await self._close_now(message.code, message.reason)
-                return
-            METRICS.messages_out.inc()
-            await self.ws.send_text(protocol.encode(message))
+        try:
+            while True:
+                message = await self.outbox.get()
+                if message is None:
+                    return
+                if isinstance(message, _Close):
+                    await self._close_now(message.code, message.reason)
+                    return
+                self.queued_bytes -= len(message)
+                METRICS.messages_out.inc()
+                await self.ws.send_text(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Never a silent socket: without its writer the tablet would hear nothing more.
+            if isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+                log.debug("tablet of game %s went away while written to: %r", self.game_id, exc)
+            else:
+                log.error("writer of game %s failed; closing", self.game_id, exc_info=exc)
+            self._closing = True
+            self._drop_queued()
+            await self._close_now(WS_1011_INTERNAL_ERROR, "server error")
 
     async def _close(self, code: int, reason: str) -> None:
         """Close after the messages already queued (an error explaining why goes first)."""
@@ -523,6 +652,12 @@ class TabletConnection:
             hook(state, transition)
 
 
+def _stage_key(event: Any) -> tuple[str, int | None]:
+    """Which stage-level message an event is (`stage_start` of stage 2, `game_over`...)."""
+    return event.type, event.data.get("stage")
+
+
+_ADMITTED, _DROPPED, _CLOSED = "admitted", "dropped", "closed"
 GUESS_RETRIES = 3
 GUESS_RETRY_BACKOFF_S = 0.05
 

@@ -23,6 +23,11 @@ from game.state import GameState
 Point = tuple[float, float, float]
 Mutation = Callable[[GameState], Transition]
 
+# Not an event of the game: put in a subscription after the store had to subscribe again (its
+# connection was lost, e.g. a Redis restart). Events published meanwhile never arrive, so the
+# subscriber must read the game's state again and show where it is now.
+RESYNC = Event("resync", {})
+
 
 class GameStore(Protocol):
     """Storage for games. All methods are safe to call from many tasks at once."""
@@ -83,7 +88,8 @@ class GameStore(Protocol):
         ...
 
     def subscribe(self, game_id: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
-        """Events of one game from the moment the context is entered."""
+        """Events of one game from the moment the context is entered. After the store lost and
+        regained its subscription, `RESYNC` comes instead of the events it may have missed."""
         ...
 
     async def ping(self) -> bool:

@@ -22,7 +22,7 @@ from game.records import GuessSnapshot
 from game.state import GameState
 from game.store import _codec
 from game.store._queue import iterate
-from game.store.base import Mutation, Point
+from game.store.base import RESYNC, Mutation, Point
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +325,12 @@ class _Subscriptions:
             channel = message["channel"]
             if message["type"] == "subscribe":
                 confirmed = self._confirmed.get(channel)
-                if confirmed is not None:
+                if confirmed is not None and confirmed.is_set():
+                    # Subscribed again after a lost connection (redis-py resubscribes every
+                    # channel when it reconnects): what was published in between is lost.
+                    for queue in self._queues.get(channel, ()):
+                        queue.put_nowait(RESYNC)
+                elif confirmed is not None:
                     confirmed.set()
             elif message["type"] == "message":
                 events = _codec.load_events(message["data"])

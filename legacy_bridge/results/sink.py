@@ -27,6 +27,7 @@ from .codec import decode_game, encode_game
 from .migrate import upgrade_async
 from .outbox import Outbox
 from .repo import write_game
+from .storable import storable
 
 log = structlog.get_logger("legacy_bridge.results")
 
@@ -163,7 +164,7 @@ class ResultsSink:
             metrics.RESULTS_BACKLOG.set(self._backlog)
             for entry in entries:
                 try:
-                    game = decode_game(entry.payload)
+                    game, problems = storable(decode_game(entry.payload))
                     inserted = await write_game(engine=self.engine, game=game)
                 except (UndecodableRecord, DataError, IntegrityError) as e:
                     # Never writable as it is (write_game already turned a duplicate game_id
@@ -171,7 +172,12 @@ class ResultsSink:
                     await self._set_aside(outbox, entry, e)
                     handled += 1
                     continue
-                await outbox.ack(entry.entry_id)
+                if problems:
+                    # The rest of the game is in the database; the original, with the strokes
+                    # that could not be written, is kept as a dead letter for a human.
+                    await self._set_aside(outbox, entry, "; ".join(problems))
+                else:
+                    await outbox.ack(entry.entry_id)
                 handled += 1
                 self._failures = 0
                 self._last_write_at = self._wall()
@@ -181,8 +187,8 @@ class ResultsSink:
                 metrics.RESULTS_BACKLOG.set(self._backlog)
         return handled
 
-    async def _set_aside(self, outbox: Outbox, entry: Any, error: BaseException) -> None:
-        reason = f"{type(error).__name__}: {error}"[:2000]
+    async def _set_aside(self, outbox: Outbox, entry: Any, error: BaseException | str) -> None:
+        reason = (error if isinstance(error, str) else f"{type(error).__name__}: {error}")[:2000]
         await outbox.dead_letter(entry, reason)
         self._dead += 1
         metrics.RESULTS_DEAD_LETTERS.inc()

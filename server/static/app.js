@@ -17,6 +17,10 @@
   const SEND_INTERVAL_MS = 75;        // stroke chunks go out this often while drawing
   const PING_INTERVAL_MS = 5000;      // heartbeat: a dead Wi-Fi is noticed without a close frame
   const PONG_TIMEOUT_MS = 9000;
+  // Past a deadline the server gave (a stage's end, the next stage's start), this long without
+  // news means messages were lost on the way (a server's Redis restarted): reconnect, and the
+  // resume brings where the game is now.
+  const NEWS_GRACE_MS = 5000;
   const CONNECT_TIMEOUT_MS = 8000;
   const BACKOFF_BASE_MS = 400;
   const BACKOFF_CAP_MS = 10000;
@@ -121,6 +125,9 @@
     lastPong: 0,
     wanted: false,        // we want to be connected (a game is on)
     blockedForTest: false,
+    deafSocket: null,     // tests: a socket whose game events are lost on the way (pongs come)
+    newsTimer: 0,         // fires when news is overdue (see NEWS_GRACE_MS)
+    serverOffsetMs: null, // the server's clock minus performance.now(), from stage_start
     log: [],              // the last messages received (tests read them)
   };
 
@@ -213,6 +220,7 @@
       if (ws !== net.ws) return;
       let msg;
       try { msg = JSON.parse(ev.data); } catch (_) { return; }
+      if (ws === net.deafSocket && msg.type !== "pong") return;
       net.lastPong = performance.now(); // any message proves the line is alive
       net.log.push(msg);
       if (net.log.length > 3000) net.log.splice(0, 1000);
@@ -257,6 +265,17 @@
     clearInterval(net.pingTimer);
     if (ws) { try { ws.close(); } catch (_) { /* ignore */ } }
     if (net.wanted) scheduleReconnect();
+  }
+
+  /** Expect a stage-level message by `localMs` (performance.now() time); past it and the grace,
+   * drop the socket so the reconnect's resume says where the game is. */
+  function expectNewsBy(localMs) {
+    clearTimeout(net.newsTimer);
+    const wait = Math.max(0, localMs - performance.now()) + NEWS_GRACE_MS;
+    net.newsTimer = setTimeout(() => {
+      net.newsTimer = 0;
+      if (!game.over && net.ws) dropSocket();
+    }, wait);
   }
 
   function heartbeat() {
@@ -337,6 +356,8 @@
     s.total = msg.time_limit_s * 1000;
     document.body.dataset.timeLimitS = String(msg.time_limit_s); // the time bar's full length (the band's)
     s.deadline = now + (msg.deadline_ms - msg.server_now_ms);
+    net.serverOffsetMs = msg.server_now_ms - now;
+    expectNewsBy(s.deadline);
     s.outcome = null;
     game.stageCount = msg.stage_count;
     const fresh = game.current !== msg.stage;
@@ -397,6 +418,9 @@
       s.history.push(s.guesses[0]);
     }
     game.drawing = false;
+    // The next stage starts at next_stage_at_ms; after the last one, game_over comes at once.
+    expectNewsBy(msg.next_stage_at_ms != null && net.serverOffsetMs != null
+      ? msg.next_stage_at_ms - net.serverOffsetMs : performance.now());
     if (msg.stage === game.current) endPointer();
     game.lateStage = msg.stage;
     flushLate();
@@ -407,6 +431,7 @@
   }
 
   function onGameOver(msg) {
+    clearTimeout(net.newsTimer);
     // The game ended while we were away (no stage_result seen): the last stage's ink still counts.
     const was = stage();
     if (was && !was.outcome && game.lateStage !== game.current) {
@@ -1185,6 +1210,9 @@
     connected: () => !!(net.ws && net.ws.readyState === WebSocket.OPEN && document.body.dataset.net === "online"),
     /** Cut the line: close the socket and refuse to reconnect until restore(). */
     cut: () => { net.blockedForTest = true; dropSocket(); },
+    /** Lose the game's events on the current socket from now on, as when a server's pub/sub
+     * missed them (its pongs still come, so the heartbeat sees a live line). */
+    deafen: () => { net.deafSocket = net.ws; },
     restore: () => { net.blockedForTest = false; clearTimeout(net.timer); net.timer = 0; net.attempt = 0; if (!net.ws) connect(); },
   };
 

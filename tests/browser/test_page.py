@@ -365,3 +365,21 @@ def test_long_stroke_streams_in_chunks_and_english_setting(open_stage_server, pa
     assert [[p[0], p[1]] for p in points] == local["xy"]
     assert all(b[2] >= a[2] for a, b in zip(points, points[1:], strict=False)), "t must not go back"
     assert page.js_errors == []
+
+
+# --------------------------------------------------------------------------- 6. lost events
+
+
+def test_the_page_recovers_by_itself_when_a_stage_end_never_reaches_it(quick_server, page_for) -> None:  # type: ignore[no-untyped-def]
+    # A server whose Redis restarted may never pass on a stage's end; the line itself is fine
+    # (pongs come). Past the deadline it knows, and a grace, the page reconnects and its resume
+    # says where the game is: it must not sit on a stage that has ended.
+    page = page_for(quick_server.url + "/?category=" + quick_server.category, 1024, 768)
+    tap(page, "#play")
+    page.wait_for_function("window.doodle.game.drawing === true", timeout=20000)
+    page.evaluate("window.doodle.deafen()")
+    limit_s = page.evaluate("window.doodle.messages().find(m => m.type === 'stage_start').time_limit_s")
+    page.wait_for_function(
+        "window.doodle.game.current >= 1 || window.doodle.game.stages[0].outcome === 'timeout'",
+        timeout=(limit_s + 30) * 1000)
+    assert page.js_errors == []

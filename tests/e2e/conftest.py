@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from inference.api import RecognizeRequest
 from tests.utils.drawings import Drawing, fit_to_canvas, raw_drawings
 from tests.utils.server_process import REPO_ROOT, ServerProcess
+from tests.utils.throwaway_redis import ThrowawayRedis
 
 CANVAS = (1024, 768)
-E2E_REDIS_DB = 10
 MODELS_DIR = REPO_ROOT / "models"
 
 
@@ -52,10 +51,18 @@ def recognised_drawings() -> dict[str, dict[str, Drawing]]:
 
 
 @pytest.fixture
-def e2e_redis_url() -> str:
-    url = f"redis://127.0.0.1:6379/{E2E_REDIS_DB}"
-    redis.Redis.from_url(url).flushdb()
-    return url
+def e2e_redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis server of the test's own (real, with AOF), stopped after it.
+
+    It was database 10 of the machine's shared Redis, flushed at the start of each test: any
+    other run of these tests at the same time (another engineer's worktree, a CI job on the same
+    host) flushed a game from under this one, whose resumed tablet then found no game.
+    """
+    server = ThrowawayRedis(tmp_path / "e2e-redis").start()
+    try:
+        yield server.url
+    finally:
+        server.kill()
 
 
 @pytest.fixture
@@ -97,3 +104,53 @@ async def skip_to_drawable(tablet, message: dict, drawings: dict[str, Drawing]) 
 def best_category(recognised: dict[str, dict[str, Drawing]]) -> str:
     """The category with the most labels that have a recognisable fixture drawing."""
     return max(recognised, key=lambda code: len(recognised[code]))
+
+
+@pytest.fixture
+def mariadb_url() -> Iterator[str]:
+    """A fresh database of its own on the shared MariaDB (dropped afterwards)."""
+    import uuid
+
+    import pymysql
+
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                               connect_timeout=5)
+    except pymysql.MySQLError:
+        pytest.fail("MariaDB on 127.0.0.1:3306 is down: run scripts/ensure_services.sh")
+    name = f"dq_e2e_{uuid.uuid4().hex[:12]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    try:
+        yield f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+def mariadb_rows(url: str, sql: str, *, until: Callable[[list[tuple]], bool],
+                 timeout_s: float = 60.0) -> list[tuple]:
+    """Poll another process's MariaDB database until `until(rows)` holds (bounded)."""
+    import time
+
+    import pymysql
+
+    name = url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + timeout_s
+    rows: list[tuple] = []
+    while time.monotonic() < deadline:
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                               database=name)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                rows = list(cur.fetchall())
+        except pymysql.err.ProgrammingError:
+            rows = []  # not migrated yet
+        finally:
+            conn.close()
+        if until(rows):
+            return rows
+        time.sleep(0.2)
+    return rows

@@ -103,6 +103,7 @@ def test_a_resent_chunk_keeps_only_new_points():
         (chunk(0, 0, [(1, -500, 0)]), "out_of_range"),
         (chunk(0, 0, [(math.nan, 1, 0)]), "out_of_range"),
         (chunk(0, 0, [(1, 1, -1)]), "out_of_range"),
+        (chunk(0, 0, [(1, 1, 3_000_000_000)]), "out_of_range"),  # beyond the database INT
         (chunk(0, 0, [(1, 1, i) for i in range(4001)]), "too_many_points"),
         (Skip(3), "wrong_stage"),
     ],
@@ -203,6 +204,32 @@ def test_a_tablet_that_never_returns_abandons_the_game_after_the_grace():
     assert state.outcome == GameOutcome.ABANDONED
     assert state.stages[-1].outcome == StageOutcome.ABANDONED
     assert any(isinstance(e, GameFinished) for e in t.effects)
+
+
+def test_only_the_socket_holding_the_presence_starts_the_grace():
+    state = start()
+    engine.handle(state, Connected("socket-new"), now_ms=500, rules=RULES)  # resumed elsewhere
+    t = engine.handle(state, Disconnected("socket-old"), now_ms=1000, rules=RULES)
+    assert not t.changed and state.connected and state.abandon_at_ms is None
+    engine.handle(state, Disconnected("socket-new"), now_ms=1000, rules=RULES)
+    assert state.abandon_at_ms == 6000
+
+
+def test_a_stroke_from_a_child_marked_gone_stops_the_grace():
+    state = start()
+    engine.handle(state, Disconnected(), now_ms=1000, rules=RULES)
+    engine.handle(state, StrokeChunk(0, 0, 0, ((1, 1, 0),), True, "socket-2"), now_ms=1100,
+                  rules=RULES)
+    assert state.connected and state.abandon_at_ms is None and state.presence == "socket-2"
+
+
+def test_a_resume_by_another_player_is_refused_and_changes_nothing():
+    state = start()
+    engine.handle(state, Disconnected(), now_ms=1000, rules=RULES)
+    before = state.to_dict()
+    with pytest.raises(ProtocolViolation) as info:
+        engine.handle(state, Connected("socket-x", "someone-else"), now_ms=1100, rules=RULES)
+    assert info.value.code == "resume_failed" and state.to_dict() == before
 
 
 def test_state_round_trips_through_its_dict():

@@ -23,7 +23,7 @@ def busy_state() -> GameState:
         stages=[StageSummary(StageOutcome.TIMEOUT, 1000, 4000, None, (("pig", 0.4),), 2)],
         late_stage=0, late_stroke_points=[4, 2], late_stroke_ended=[True, False],
         late_until_ms=14_000, record_at_ms=15_000,
-        connected=False, abandon_at_ms=12_000, ended_at_ms=13_000, outcome=GameOutcome.COMPLETED,
+        connected=False, presence="socket-1", abandon_at_ms=12_000, ended_at_ms=13_000, outcome=GameOutcome.COMPLETED,
     )
 
 

@@ -157,3 +157,22 @@ async def test_wake_for_wakes_the_loop_only_for_a_deadline_before_its_next_look(
         with pytest.raises(asyncio.CancelledError):
             await task
         await store.aclose()
+
+
+async def test_a_stroke_acknowledged_with_no_point_is_in_the_record():
+    # One empty `end` chunk opens and ends a stroke (acknowledged, 0 points) but appends nothing
+    # to the store; as the stage's last stroke it was missing from the recorded drawing.
+    clock = Clock()
+    store = open_store(None)
+    service = GameService(store, Topics(), RULES, clock_ms=clock)
+    game_id = await start_game(service)
+    await service.command(game_id, StrokeChunk(0, 0, 0, ((1, 2, 0), (3, 4, 16)), True))
+    _, transition = await service.command(game_id, StrokeChunk(0, 1, 0, (), True))
+    assert [e.data["points"] for e in transition.events if e.type == "ack"] == [0]
+    timers = TimerLoop(service)
+    while (deadline := await store.next_deadline_ms()) is not None:  # the stages time out
+        clock.now = deadline
+        await timers.run_once()
+    record = await service.finished_record(game_id)
+    assert record.stages[0].strokes == (((1, 2, 0), (3, 4, 16)), ())
+    await store.aclose()

@@ -127,6 +127,28 @@ async def test_entries_that_can_never_be_written_are_set_aside_not_blocking(mari
         assert await sink.outbox.dead_letter_count() == 3
 
 
+async def test_one_value_mariadb_cannot_hold_does_not_sink_the_games_other_drawings(
+        mariadb_url, tmp_path):
+    # A point time beyond MariaDB's INT (drawings.last_t_ms): once, it made error 1264 refuse
+    # the whole game and every drawing in it went to the dead letters.
+    import dataclasses
+
+    game = make_game(11, stages=2, strokes=3)
+    first = game.stages[0]
+    bad_stroke = ((100.0, 100.0, 10.0), (120.0, 110.0, 3_000_000_000.0))
+    game = dataclasses.replace(game, stages=(
+        dataclasses.replace(first, strokes=(first.strokes[0], bad_stroke, first.strokes[2])),
+        game.stages[1]))
+    async with open_results(mariadb_url, data_dir=tmp_path) as sink:
+        await sink.record(game)
+        await sink.wait_drained(timeout_s=30)
+        counts = await repo.table_counts(engine=sink.engine)
+        assert (counts["games"], counts["stages"], counts["drawings"]) == (1, 2, 2)
+        assert counts["drawing_strokes"] == 5, "every stroke but the one that cannot be stored"
+        assert await sink.outbox.dead_letter_count() == 1, "the original is kept for a human"
+        assert await sink.outbox.size() == 0
+
+
 async def test_games_are_kept_locally_while_the_redis_outbox_is_down(tmp_path, redis_client,
                                                                      unique_key):
     import redis.asyncio as aioredis
