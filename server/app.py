@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server import ws
 from server.errors import install_error_handlers
-from server.routes import admin_topics, classes, consent, export, health
+from server.routes import admin_topics, classes, consent, export, health, teacher
 from server.lifespan import Components, lifespan_for
 from server.settings import Settings
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(classes.router)
+    app.include_router(teacher.router)
     app.include_router(admin_topics.router)
     app.include_router(consent.router)
     app.include_router(export.router)

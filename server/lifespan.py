@@ -22,6 +22,8 @@ from game.timers import TimerLoop
 from game.topics import TopicSource
 from inference.api import Recognizer
 from inference.gc_policy import settle_after_startup
+from server.classroom import Classrooms
+from server.teachers import TeacherTokens
 from server.access import Access, ClassRegistry, SessionTokens, session_secret
 from server.metrics import METRICS, POOL_COLLECTOR
 from server.settings import Settings
@@ -138,6 +140,8 @@ def lifespan_for(
             POOL_COLLECTOR.pool = recognizer
             app.state.settings = settings
             app.state.access = access
+            app.state.teacher_tokens = TeacherTokens(redis_client)
+            app.state.classrooms = Classrooms(redis_client)
             app.state.timers = timers
             tasks = [
                 asyncio.create_task(timers.run(), name="timers"),
