@@ -8,7 +8,7 @@ from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from server import ws
+from server import teacher_ws, ws
 from server.errors import install_error_handlers
 from server.routes import admin_topics, classes, consent, export, health, teacher
 from server.lifespan import Components, lifespan_for
@@ -25,6 +25,10 @@ def create_app(settings: Settings | None = None, components: Components | None =
     @app.websocket("/ws/play")
     async def play(websocket: WebSocket) -> None:
         await ws.play(websocket, app.state.services)
+
+    @app.websocket("/ws/teacher")
+    async def teacher_watch(websocket: WebSocket) -> None:
+        await teacher_ws.watch(websocket, app.state)
 
     install_error_handlers(app)
     app.include_router(health.router)
