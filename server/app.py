@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.include_router(health.router)
     app.include_router(classes.router)
     app.include_router(teacher.router)
+    app.include_router(teacher.page_router)
     app.include_router(admin_topics.router)
     app.include_router(consent.router)
     app.include_router(export.router)

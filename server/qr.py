@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import segno
 
@@ -14,4 +15,6 @@ def qr_svg(data: str) -> bytes:
     segno.make(data, error="m", micro=False).save(
         out, kind="svg", scale=10, border=4, xmldecl=False, svgns=True, dark="#000", light="#fff"
     )
-    return out.getvalue()
+    # A viewBox instead of a fixed size: the page scales the code to its box without cropping.
+    return re.sub(rb'width="(\d+)" height="(\d+)"', rb'viewBox="0 0 \1 \2"', out.getvalue(),
+                  count=1)

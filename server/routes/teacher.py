@@ -6,10 +6,11 @@ reveals nothing of classes it did not open.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from game.errors import UnknownCategory
@@ -20,6 +21,14 @@ from server.qr import qr_svg
 from server.teachers import Teacher, TeacherTokens
 
 router = APIRouter(prefix="/api/v1", tags=["teacher"])
+page_router = APIRouter(tags=["teacher"])
+TEACHER_PAGE = Path(__file__).resolve().parent.parent / "static" / "teacher.html"
+
+
+@page_router.get("/teacher", include_in_schema=False)
+async def teacher_page() -> FileResponse:
+    """The teacher's page (its script and style are served beside the tablet page's)."""
+    return FileResponse(TEACHER_PAGE, media_type="text/html")
 
 
 class TeacherCreate(BaseModel):

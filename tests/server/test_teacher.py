@@ -66,7 +66,7 @@ def test_a_teacher_opens_lists_and_closes_own_class(app_client):
     assert [c["code"] for c in listed] == [room["code"]]
     qr = app_client.get(f"/api/v1/teacher/classes/{room['code']}/qr.svg", headers=auth)
     assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml"
-    assert qr.content.startswith(b"<svg")
+    assert qr.content.startswith(b"<svg") and b'viewBox="0 0 ' in qr.content
     # A tablet joins with the code and gets a seat with an animal.
     joined = app_client.post("/api/v1/join", json={"player_id": "player-0001", "code": room["code"]})
     assert joined.status_code == 200 and joined.json()["seat"] == 1 and joined.json()["avatar"]
