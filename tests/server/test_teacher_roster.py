@@ -114,11 +114,24 @@ def test_a_watch_that_is_not_json_gets_a_clear_error(app_client):
                          "message": 'send {"type": "watch", "token": ..., "code": ...} first'}
 
 
-def test_closing_the_class_tells_the_watching_page(app_client):
+def test_closing_the_class_tells_the_page_and_ends_the_tablets_sessions(app_client):
     auth = teacher(app_client)
     code = open_class(app_client, auth)["code"]
+    session = join(app_client, "player-0001", code)
+    with app_client.websocket_connect("/ws/play") as tablet:
+        tablet.send_json({**HELLO, "session_token": session})
+        receive_until(tablet, "stage_start")
     with app_client.websocket_connect("/ws/teacher") as watch:
         watch.send_json({"type": "watch", "token": auth["Authorization"][7:], "code": code})
         assert watch.receive_json()["type"] == "roster"
         assert app_client.delete(f"/api/v1/teacher/classes/{code}", headers=auth).status_code == 204
         assert watch.receive_json() == {"type": "class_closed"}
+    # The tablet's session (still within its expiry) no longer starts or resumes a game.
+    with app_client.websocket_connect("/ws/play") as tablet:
+        tablet.send_json({**HELLO, "session_token": session})
+        error = tablet.receive_json()
+        assert error["type"] == "error" and error["code"] == "unauthorized"
+        assert "class has been closed" in error["message"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            tablet.receive_json()
+        assert closed.value.code == 1008
