@@ -222,10 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         from inference.datasets import find_class_files
 
         labels = sorted(find_class_files(args.data, (".ndjson", ".bin", ".npz")))
-        # Metrics per category over the labels the data has (all of them on Google's files).
-        found = set(labels)
-        cats = [dict(c, topics=[t for t in c["topics"] if t["label"] in found]) for c in cats]
-        cats = [c for c in cats if len(c["topics"]) >= 2]
+        cats = categories_over(cats, set(labels))
     for c in cats:
         for t in c["topics"]:
             if t["label"] not in labels:
@@ -245,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_labels(args.data, labels, with_bitmaps=args.bitmaps, hold_out_unrecognized=args.hold_out_unrecognized)
     if args.all_classes:  # every class with trainable drawings (Google's files: all of them)
         labels = [l for l in labels if data[l].pool]
-        cats = [dict(c, topics=[t for t in c["topics"] if data[t["label"]].pool]) for c in cats]
-        cats = [c for c in cats if len(c["topics"]) >= 2]
+        cats = categories_over(cats, set(labels))
     missing = [l for l in labels if not data[l].pool]
     if missing:
         raise SystemExit(f"no training drawings for {missing} under {args.data}")
@@ -427,6 +423,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_categories:
         write_categories(args.out / "categories.json", cats, name)
     return 0
+
+
+def categories_over(cats: list[dict[str, Any]], labels: set[str]) -> list[dict[str, Any]]:
+    """The categories' topics among `labels`; a category left with fewer than two is dropped
+    (metrics per category over the labels a model knows: all of them on Google's files)."""
+    kept = [dict(c, topics=[t for t in c["topics"] if t["label"] in labels]) for c in cats]
+    return [c for c in kept if len(c["topics"]) >= 2]
 
 
 def category_columns(cats: list[dict[str, Any]], labels: list[str]) -> list[list[int]]:

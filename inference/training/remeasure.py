@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.evaluate import ModelRunner
     from inference.raster import rasterize
     from inference.training.card_extras import measure_extras
-    from inference.training.cli import parse_args, resolve_categories
+    from inference.training.cli import categories_over, parse_args, resolve_categories
     from inference.training.data import flatten, load_labels, split_balanced
     from inference.training.report import card_markdown
 
@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     card = json.loads((d / "card.json").read_text(encoding="utf-8"))
     train_args = parse_args(shlex.split(card["command"])[3:] + (["--data", str(args.data)] if args.data else []))
     labels = card["labels"]
-    cats = [dict(c, topics=[t for t in c["topics"] if t["label"] in labels]) for c in resolve_categories(train_args)]
-    cats = [c for c in cats if len(c["topics"]) >= 2]
+    cats = categories_over(resolve_categories(train_args), set(labels))
     data = load_labels(train_args.data, labels, hold_out_unrecognized=train_args.hold_out_unrecognized)
     split = split_balanced(data, train_args.seed, train_args.test_per_class, train_args.val_per_class, train_args.max_per_class)
     te_d, te_y = flatten(split.test, labels)
