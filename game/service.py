@@ -35,6 +35,9 @@ class GameService:
         self.topics = topics
         self.rules = rules
         self.clock_ms = clock_ms
+        # Told of every committed transition made here (the teacher's live roster listens):
+        # it must be cheap and must not raise.
+        self.observer: Callable[[GameState, Transition | None], None] | None = None
 
     async def category(self, code: str) -> Category:
         """The playable category `code`.
@@ -80,6 +83,8 @@ class GameService:
             connection=connection,
         )
         await self.store.create(state, transition, resume_token=resume_token)
+        if self.observer is not None:
+            self.observer(state, transition)
         return state
 
     async def resume(self, resume_token: str, *, player_id: str | None = None,
@@ -103,7 +108,10 @@ class GameService:
         def mutate(state: GameState) -> Transition:
             return engine.handle(state, command, now_ms=self.clock_ms(), rules=self.rules)
 
-        return await self.store.apply(game_id, mutate)
+        state, transition = await self.store.apply(game_id, mutate)
+        if self.observer is not None and transition.changed:
+            self.observer(state, transition)
+        return state, transition
 
     def snapshot_events(self, state: GameState) -> list[Event]:
         """What a (re)connecting tablet needs to see to be where the game is."""

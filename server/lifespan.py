@@ -22,6 +22,9 @@ from game.timers import TimerLoop
 from game.topics import TopicSource
 from inference.api import Recognizer
 from inference.gc_policy import settle_after_startup
+from server.classroom import Classrooms
+from server.roster import RosterFeed, RosterHub
+from server.teachers import TeacherTokens
 from server.access import Access, ClassRegistry, SessionTokens, session_secret
 from server.metrics import METRICS, POOL_COLLECTOR
 from server.settings import Settings
@@ -148,10 +151,17 @@ def lifespan_for(
             POOL_COLLECTOR.pool = recognizer
             app.state.settings = settings
             app.state.access = access
+            app.state.teacher_tokens = TeacherTokens(redis_client)
+            app.state.classrooms = Classrooms(redis_client)
+            app.state.roster_hub = RosterHub(redis_client)
+            app.state.roster = RosterFeed(app.state.roster_hub, app.state.classrooms,
+                                          interval_ms=settings.roster_interval_ms)
+            games.observer = app.state.roster.observe
             app.state.timers = timers
             tasks = [
                 asyncio.create_task(timers.run(), name="timers"),
                 asyncio.create_task(recorder.run(), name="recorder"),
+                asyncio.create_task(app.state.roster.run(), name="roster"),
             ]
             engine = getattr(results, "engine", None)
             if engine is not None:  # drawings without research consent past retention go

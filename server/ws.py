@@ -186,6 +186,14 @@ class TabletConnection:
             self.send(protocol.error_message("unauthorized", str(exc)))
             await self._close(WS_1008_POLICY_VIOLATION, "unauthorized")
             return
+        access = self.services.access
+        if (access is not None and class_code not in (None, LOCAL_CLASS)
+                and await access.classes.get(class_code) is None):
+            # The teacher closed the class: its sessions end with it (docs/teacher.md).
+            self.send(protocol.error_message("unauthorized", "your class has been closed: join "
+                                             "with the teacher's new code"))
+            await self._close(WS_1008_POLICY_VIOLATION, "class closed")
+            return
         resumed = False
         if hello.resume_token:
             try:
