@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -180,16 +181,38 @@ def lifespan_for(
             try:
                 yield
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await stop_tasks(tasks, timeout_s=TASK_STOP_TIMEOUT_S)
                 # Record what finished while shutting down rather than leave it for later.
                 with contextlib.suppress(Exception):
                     await recorder.run_once()
 
     return lifespan
+
+
+# A background loop gets this long to unwind once cancelled; shutdown never waits forever on one.
+TASK_STOP_TIMEOUT_S = 10.0
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], *, timeout_s: float) -> None:
+    """Cancel the background loops and wait for them, at most `timeout_s` in all.
+
+    A loop that does not unwind in time (a Redis call stuck on a dead connection, say) is
+    logged with its stack and left behind, so that the process still stops and what follows
+    (recording the games that finished while stopping) still runs.
+    """
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+    for task in pending:
+        where = io.StringIO()
+        task.print_stack(file=where)
+        log.error("background task %s did not stop within %.0f s; left behind at:\n%s",
+                  task.get_name(), timeout_s, where.getvalue())
 
 
 @asynccontextmanager
