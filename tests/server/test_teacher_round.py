@@ -232,3 +232,41 @@ def test_a_random_round_in_a_class_without_tablets_and_a_bad_gallery_query(app_c
     assert bad.status_code == 422
     empty = app_client.get(f"/api/v1/teacher/classes/{code}/gallery.png", headers=auth)
     assert empty.status_code == 200 and Image.open(io.BytesIO(empty.content)).width > 0
+
+
+def test_erasing_a_child_erases_its_drawings_in_the_class_gallery(tmp_path):
+    # The embedded results database (SQLite), so the privacy routes run as deployed.
+    settings = Settings(_env_file=None, data_dir=tmp_path, open_class=True,
+                        admin_token="admin-secret-token", default_stage_count=1,
+                        session_secret="0123456789abcdef-test", roster_interval_ms=100,
+                        consent_token="consent-secret")
+    app = create_app(settings, Components(recognizer=ScriptedRecognizer(), topics=FixedTopics()))
+    with TestClient(app) as client:
+        auth = teacher(client)
+        code = open_class(client, auth)["code"]
+        token = join(client, "player-0001", code)
+        page_ctx, page, _ = watch(client, auth, code)
+        ctx, ws, _ = play(client, "player-0001", token)
+        try:
+            until(page, lambda m: m["type"] == "tiles")  # the game is in the class's list
+            assert client.post(f"/api/v1/teacher/classes/{code}/round", json={"topic": "pig"},
+                               headers=auth).status_code == 201
+            receive_until(ws, "stage_start")
+            ws.send_json(stroke(stage=1))
+            receive_until(ws, "ack")
+            assert client.delete(f"/api/v1/teacher/classes/{code}/round",
+                                 headers=auth).status_code == 200
+            receive_until(ws, "game_over")
+        finally:
+            ctx.__exit__(None, None, None)
+            page_ctx.__exit__(None, None, None)
+        gallery = client.app.state.gallery
+        wait_for(lambda: len(client.portal.call(gallery.entries, code)) == 2)
+        client.portal.call(client.app.state.results.schema_ready)  # migrated in the background
+        r = client.request("DELETE", "/privacy/players/player-0001", json={"role": "guardian"},
+                           headers={"Authorization": "Bearer consent-secret"})
+        assert r.status_code == 200, r.text
+        assert r.json()["deleted"]["class_gallery"] == 2
+        assert client.portal.call(gallery.entries, code) == {}
+        view = client.get(f"/api/v1/teacher/classes/{code}/gallery", headers=auth).json()
+        assert view["count"] == 0, "nothing of the child is left to show"
