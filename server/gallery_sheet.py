@@ -48,12 +48,17 @@ def _name(topic: dict[str, Any], korean: bool) -> str:
 
 def _draw_strokes(draw: ImageDraw.ImageDraw, strokes: list[list[int]], canvas: list[int],
                   box: tuple[int, int, int, int]) -> None:
-    """The strokes scaled into `box` (left, top, width, height), keeping their proportions."""
+    """The strokes scaled into `box` (left, top, width, height), keeping their proportions,
+    framed to their ink (a small drawing in a corner fills its cell, enlarged at most 3x)."""
     left, top, width, height = box
+    xs = [v for flat in strokes for v in flat[0::2]]
+    ys = [v for flat in strokes for v in flat[1::2]]
     cw, ch = max(1, canvas[0]), max(1, canvas[1])
-    scale = min(width / cw, height / ch)
-    ox = left + (width - cw * scale) / 2
-    oy = top + (height - ch * scale) / 2
+    x0, y0, x1, y1 = (min(xs), min(ys), max(xs), max(ys)) if xs and ys else (0, 0, cw, ch)
+    w, h = max(1, x1 - x0), max(1, y1 - y0)
+    scale = min(width / w, height / h, 3 * min(width / cw, height / ch))
+    ox = left + (width - w * scale) / 2 - x0 * scale
+    oy = top + (height - h * scale) / 2 - y0 * scale
     for flat in strokes:
         points = [(ox + flat[i] * scale, oy + flat[i + 1] * scale)
                   for i in range(0, len(flat) - 1, 2)]
