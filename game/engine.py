@@ -77,8 +77,14 @@ def new_game(
     age_band: str | None = None,
     class_code: str | None = None,
     connection: str | None = None,
+    class_round: StartClassRound | None = None,
 ) -> tuple[GameState, Transition]:
-    """Create a game and start its first stage; `connection` is the socket it is played on."""
+    """Create a game and start its first stage; `connection` is the socket it is played on.
+
+    A game started while its class draws a round (`class_round`) begins with the round's stage,
+    its own stages after it, if it can take the round (its category has the topic and the
+    round's deadline is ahead); otherwise it plays its own stages alone.
+    """
     state = GameState(
         game_id=game_id,
         player_id=player_id,
@@ -95,7 +101,13 @@ def new_game(
         presence=connection,
     )
     transition = Transition(changed=True)
-    _start_stage(state, 0, now_ms, transition)
+    if (class_round is not None and class_round.topic.label in state.labels
+            and class_round.deadline_ms > now_ms):
+        state.plan.insert(0, class_round.topic)
+        _start_stage(state, 0, now_ms, transition, deadline_ms=class_round.deadline_ms,
+                     round_id=class_round.round_id)
+    else:
+        _start_stage(state, 0, now_ms, transition)
     state.version = 1
     return state, transition
 

@@ -164,6 +164,7 @@ def lifespan_for(
             app.state.rounds = ClassRounds(games, classrooms, RoundBook(redis_client),
                                            app.state.roster_hub,
                                            on_local_transition=on_local_transition)
+            app.state.services.rounds = app.state.rounds  # a new game joins a running round
             app.state.roster = RosterFeed(app.state.roster_hub, app.state.classrooms,
                                           interval_ms=settings.roster_interval_ms)
             games.observer = app.state.roster.observe

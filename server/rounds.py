@@ -62,6 +62,11 @@ class ClassRound:
         """Still being drawn (not ended by the teacher, deadline not reached)."""
         return self.ended_at_ms is None and now_ms < self.deadline_ms
 
+    def command(self) -> StartClassRound:
+        """The engine's command that puts a game on this round."""
+        topic = TopicPlan(self.label, self.name_ko, self.name_en, self.time_limit_s)
+        return StartClassRound(self.round_id, topic, self.deadline_ms)
+
     def public(self, now_ms: int) -> dict[str, Any]:
         """What the teacher's page sees of the round (the same shape on HTTP and the socket)."""
         return {"round_id": self.round_id,
@@ -164,8 +169,7 @@ class ClassRounds:
                           deadline_ms=now_ms + round(topic.time_limit_s * 1000))
         # Saved first: a teacher page that reloads during the fan-out already sees the round.
         await self.book.save(item)
-        command = StartClassRound(item.round_id, topic, item.deadline_ms)
-        outcomes = await self._fan_out(room, command)
+        outcomes = await self._fan_out(room, item.command())
         await self.hub.publish(room.code, {"type": "round", "round": item.public(now_ms)})
         return item, outcomes
 
@@ -188,6 +192,32 @@ class ClassRounds:
     async def current(self, code: str) -> ClassRound | None:
         """The class's newest round (running or not), or None."""
         return await self.book.last(code)
+
+    async def running(self, code: str) -> StartClassRound | None:
+        """The command of the class's running round, for a game starting now (or None)."""
+        item = await self.book.last(code)
+        return item.command() if item is not None and item.running(self.games.clock_ms()) else None
+
+    async def joined(self, code: str, player_id: str, game_id: str, *,
+                     started_with: str | None) -> None:
+        """A tablet's new game in the class: in the class's game list at once (so a round
+        started from now on reaches it, not only after the roster's next flush), then a round
+        started meanwhile, between its look at the rounds and now, is applied to it.
+
+        The round is saved before its fan-out reads the game list, and the game is listed
+        before it looks again here: either the fan-out sees the game or this look sees the
+        round (both is fine: a round applied twice is applied once).
+        """
+        await self.rooms.note_game(code, player_id, game_id)
+        item = await self.book.last(code)
+        if item is None or not item.running(self.games.clock_ms()) or item.round_id == started_with:
+            return
+        try:
+            state, transition = await self.games.command(game_id, item.command())
+        except GameError:
+            return  # it cannot take the round: it plays its own stages
+        if self.on_local_transition is not None and transition.changed:
+            self.on_local_transition(state, transition)
 
     async def _fan_out(self, room: Classroom, command: StartClassRound | EndClassRound,
                        ) -> list[dict[str, Any]]:

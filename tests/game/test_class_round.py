@@ -160,3 +160,23 @@ def test_a_round_stage_survives_the_state_round_trip():
         s.pop("round_id")
     assert GameState.from_dict(old).stages[1].round_id is None
     assert CATEGORY.code == state.category
+
+
+def test_a_game_started_during_a_round_begins_with_it():
+    state, t = engine.new_game(game_id="g-2", player_id="player-2", category=CATEGORY,
+                               rules=RULES, now_ms=1000, canvas_width=800, canvas_height=600,
+                               class_round=round_start(deadline_ms=30_000))
+    begun = t.events[0].data
+    assert begun["stage"] == 0 and begun["round"] is True and begun["deadline_ms"] == 30_000
+    assert state.plan[0] == ROUND_TOPIC and state.stage_count == 6 and state.round_id == "r-1"
+    # applying the same round later (the fan-out raced the start) changes nothing
+    assert not engine.handle(state, round_start(deadline_ms=30_000), now_ms=1100, rules=RULES).changed
+
+
+@pytest.mark.parametrize("command", [round_start(deadline_ms=900),
+                                     round_start(topic=TopicPlan("planet", "p", "p", 30.0))])
+def test_a_game_that_cannot_take_the_round_plays_its_own_stages(command):
+    state, t = engine.new_game(game_id="g-3", player_id="player-3", category=CATEGORY,
+                               rules=RULES, now_ms=1000, canvas_width=800, canvas_height=600,
+                               class_round=command)
+    assert "round" not in t.events[0].data and state.stage_count == 5 and state.round_id is None

@@ -270,3 +270,22 @@ def test_erasing_a_child_erases_its_drawings_in_the_class_gallery(tmp_path):
         assert client.portal.call(gallery.entries, code) == {}
         view = client.get(f"/api/v1/teacher/classes/{code}/gallery", headers=auth).json()
         assert view["count"] == 0, "nothing of the child is left to show"
+
+
+def test_a_tablet_starting_its_game_during_a_round_begins_with_it(app_client):
+    auth = teacher(app_client)
+    code = open_class(app_client, auth)["code"]
+    r = app_client.post(f"/api/v1/teacher/classes/{code}/round", json={"topic": "bee"},
+                        headers=auth)
+    assert r.status_code == 201 and r.json()["started"] == 0
+    ctx, ws, start = play(app_client, "player-0001", join(app_client, "player-0001", code))
+    try:
+        assert start["stage"] == 0 and start["round"] is True and start["topic"]["label"] == "bee"
+        assert start["deadline_ms"] == r.json()["round"]["deadline_ms"]
+        assert start["stage_count"] == 2, "the round, then its own stage"
+        # and the game is in the class at once: ending the round reaches it
+        ended = app_client.delete(f"/api/v1/teacher/classes/{code}/round", headers=auth)
+        assert ended.json()["ended"] == 1
+        assert receive_until(ws, "stage_result")["outcome"] == "timeout"
+    finally:
+        ctx.__exit__(None, None, None)

@@ -133,3 +133,31 @@ async def test_a_finished_games_drawings_are_kept_for_the_gallery_and_erased_wit
         assert keys == [], keys
     finally:
         await client.aclose()
+
+
+async def test_a_game_started_as_a_round_begins_elsewhere_catches_it(two_processes):
+    """The race: the game looked for a running round just before the teacher's process saved
+    one, and was listed with its class just after the fan-out read the list."""
+    teacher_side, tablet_side = two_processes
+    client = teacher_side.store.client
+    rooms = Classrooms(client)
+    await rooms.add(ROOM)
+    await rooms.seat(ROOM.code, "player-0001", max_tablets=40, ttl_s=600)
+    game_id, token = tablet_side.new_ids()
+    await tablet_side.start(game_id=game_id, resume_token=token, player_id="player-0001",
+                            category=CATEGORY, canvas_width=800, canvas_height=600,
+                            class_code=ROOM.code)  # no round yet
+    rounds = ClassRounds(teacher_side, rooms, RoundBook(client), RosterHub(client))
+    item, tablets = await rounds.start(ROOM, label="pig", time_limit_s=20)
+    assert tablets == [], "the fan-out did not see the game yet"
+    async with tablet_side.store.subscribe(game_id) as events:
+        here = ClassRounds(tablet_side, Classrooms(tablet_side.store.client),
+                           RoundBook(tablet_side.store.client), RosterHub(client))
+        await here.joined(ROOM.code, "player-0001", game_id, started_with=None)
+        begun = await next_of(events, "stage_start")
+    assert begun["round"] and begun["deadline_ms"] == item.deadline_ms
+    assert await rooms.games(ROOM.code) == {"player-0001": game_id}
+    # a game that started with the round is left alone
+    before = await tablet_side.store.load(game_id)
+    await here.joined(ROOM.code, "player-0001", game_id, started_with=item.round_id)
+    assert (await tablet_side.store.load(game_id)).version == before.version
