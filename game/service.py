@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from game import engine
 from game.clock import now_ms as wall_clock_ms
-from game.commands import Command, Connected, Event, Transition
+from game.commands import Command, Connected, Event, StartClassRound, Transition
 from game.errors import GameNotFound, UnknownCategory
 from game.records import FinishedGame, GameOutcome, StageRecord
 from game.rules import GameRules
@@ -67,9 +67,11 @@ class GameService:
         age_band: str | None = None,
         class_code: str | None = None,
         connection: str | None = None,
+        class_round: StartClassRound | None = None,
     ) -> GameState:
         """Create a game and start its first stage (its `stage_start` is published);
-        `connection` is the socket that holds its presence."""
+        `connection` is the socket that holds its presence; `class_round`, the round its class
+        is drawing (the game starts with it, see `engine.new_game`)."""
         state, transition = engine.new_game(
             game_id=game_id,
             player_id=player_id,
@@ -81,6 +83,7 @@ class GameService:
             age_band=age_band,
             class_code=class_code,
             connection=connection,
+            class_round=class_round,
         )
         await self.store.create(state, transition, resume_token=resume_token)
         if self.observer is not None:

@@ -24,7 +24,9 @@ from game.topics import TopicSource
 from inference.api import Recognizer
 from inference.gc_policy import settle_after_startup
 from server.classroom import Classrooms
+from server.gallery import ClassGallery, KeepForGallery
 from server.roster import RosterFeed, RosterHub
+from server.rounds import ClassRounds, RoundBook
 from server.teachers import TeacherTokens
 from server.access import Access, ClassRegistry, SessionTokens, session_secret
 from server.metrics import METRICS, POOL_COLLECTOR
@@ -114,7 +116,11 @@ def lifespan_for(
                 classes_open=settings.classes_open,
                 allowed_origins=settings.allowed_origins,
             )
-            recorder = Recorder(games, results)
+            classrooms = Classrooms(redis_client)
+            gallery = ClassGallery(redis_client)
+            # A teacher's class keeps its finished games' drawings for its gallery: copied just
+            # before they are recorded (then the game store lets their strokes go).
+            recorder = Recorder(games, KeepForGallery(results, gallery, classrooms, store))
 
             def on_fired(game_id: str, state: Any, transition: Any, lateness_ms: int) -> None:
                 METRICS.timer_lateness.observe(max(lateness_ms, 0) / 1000)
@@ -153,8 +159,13 @@ def lifespan_for(
             app.state.settings = settings
             app.state.access = access
             app.state.teacher_tokens = TeacherTokens(redis_client)
-            app.state.classrooms = Classrooms(redis_client)
+            app.state.classrooms = classrooms
+            app.state.gallery = gallery
             app.state.roster_hub = RosterHub(redis_client)
+            app.state.rounds = ClassRounds(games, classrooms, RoundBook(redis_client),
+                                           app.state.roster_hub,
+                                           on_local_transition=on_local_transition)
+            app.state.services.rounds = app.state.rounds  # a new game joins a running round
             app.state.roster = RosterFeed(app.state.roster_hub, app.state.classrooms,
                                           interval_ms=settings.roster_interval_ms)
             games.observer = app.state.roster.observe

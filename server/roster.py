@@ -47,6 +47,10 @@ def tile_of(state: GameState) -> dict[str, Any]:
         "recognized": sum(1 for s in state.stages if s.outcome == StageOutcome.RECOGNIZED),
         "canvas": [state.canvas_width, state.canvas_height],
         "deadline_ms": state.deadline_ms,
+        # A tablet's tiles may come from two processes (its own, and one that started a class
+        # round or fired a deadline) in either order: these let the page keep the newest.
+        "stage_started_at_ms": state.stage_started_at_ms,
+        "version": state.version,
     }
 
 

@@ -1,8 +1,9 @@
 """The teacher's WebSocket `/ws/teacher`: the live roster of one of the teacher's classes.
 
 The page sends `{"type": "watch", "token": <teacher token>, "code": <class code>}` first. The
-server answers `roster` (the class and every tablet's tile, with its drawing so far), then
-`tiles` as tablets change (at most one a tile per `ROSTER_INTERVAL_MS`), and `class_closed`.
+server answers `roster` (the class, every tablet's tile with its drawing so far, and the newest
+round), then `tiles` as tablets change (at most one a tile per `ROSTER_INTERVAL_MS`), `round` and
+`round_ended` as the teacher starts and ends class rounds, and `class_closed`.
 A wrong token, or a class that is not the teacher's, gets an `error` and close 1008: it learns
 nothing of the class. See docs/protocol.md, "The teacher's roster".
 """
@@ -56,7 +57,8 @@ class TeacherWatch:
                 # subscribed first: a change during the snapshot is not missed (at worst it
                 # arrives twice, which redraws the same ink)
                 await self._send({"type": "roster", "class": _class_public(room),
-                                  "tiles": await self._snapshot(room)})
+                                  "tiles": await self._snapshot(room),
+                                  "round": await self._round(room)})
                 await self._stream(messages)
         except WebSocketDisconnect:
             pass
@@ -112,6 +114,12 @@ class TeacherWatch:
                           "connected": False, "ink": [], "reset": True})
         return sorted(tiles, key=lambda t: t["seat"])
 
+    async def _round(self, room: Classroom) -> dict[str, Any] | None:
+        """The class's newest round (a page that reloads mid-round shows it running)."""
+        rounds = getattr(self.state, "rounds", None)
+        item = await rounds.current(room.code) if rounds is not None else None
+        return item.public(rounds.games.clock_ms()) if item is not None else None
+
     async def _public(self, tile: dict[str, Any]) -> dict[str, Any] | None:
         """The tile as the page sees it: the seat instead of the player and game ids."""
         player_id = tile.pop("player_id")
@@ -144,6 +152,10 @@ class TeacherWatch:
                 await self._send({"type": "class_closed"})
                 await self.ws.close(code=1000, reason="class closed")
                 return
+            if message.get("type") in ("round", "round_ended"):
+                # no tiles, no ids: the round's topic and deadline as every teacher page shows
+                await self._send({"type": message["type"], "round": message["round"]})
+                continue
             tiles = [t for t in [await self._public(dict(t)) for t in message["tiles"]]
                      if t is not None]
             if tiles:

@@ -1,4 +1,5 @@
-"""The teacher page in real Chromium: sign in, open a class, watch 20 scripted tablets live.
+"""The teacher page in real Chromium: sign in, open a class, watch 20 scripted tablets live,
+run a class round on all of them, end it early and show its gallery.
 
 Two real server processes share one Redis (a database of this test's own): the teacher's page is
 on the first, the tablets are spread over both, so every tile the page shows of a tablet on the
@@ -7,13 +8,17 @@ second process came through Redis pub/sub. Screenshots go to var/screenshots/ (g
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import io
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
+from PIL import Image
 
 from bench.tablet import Tablet
 from tests.utils.drawings import fit_to_canvas, raw_drawings
@@ -25,6 +30,7 @@ SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 TABLETS = 20
 ON_SECOND = 8  # tablets on the second process
 CANVAS = (800, 600)
+THINKERS = 5  # every 5th tablet has drawn nothing of the round when the teacher ends it
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +40,9 @@ def two_servers(tmp_path_factory) -> Iterator[list[ServerProcess]]:
     env = {"REDIS_URL": REDIS_URL, "DATABASE_URL": None, "LEGACY_API_URL": None,
            "OPEN_CLASS": "false", "ADMIN_TOKEN": ADMIN, "SESSION_SECRET": "teacher-test-secret-0123",
            "INFERENCE_WORKERS": "1", "LOG_LEVEL": "WARNING", "DEFAULT_TIME_LIMIT_S": "120",
+           # a recognised round drawing stays on its tile until the teacher ends the round
+           # (the next stage's start would clear the thumbnail), for the round's screenshot
+           "INTERMISSION_MS": "60000",
            "DATA_DIR": str(tmp / "data")}
     servers = []
     try:
@@ -52,15 +61,16 @@ def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
-def drawing_for(label: str) -> list[list[tuple[float, float, float]]]:
-    """A real Quick, Draw! drawing of the topic (another animal when the fixture lacks it)."""
+def drawing_for(label: str, index: int = 0) -> list[list[tuple[float, float, float]]]:
+    """A real Quick, Draw! drawing of the topic (another animal when the fixture lacks it);
+    `index` picks another of the fixture's drawings (the class does not all draw alike)."""
     for name in (label, "cat", "pig"):
         try:
             drawings = raw_drawings(name)
         except FileNotFoundError:
             continue
         if drawings:
-            return fit_to_canvas(drawings[0], *CANVAS)
+            return fit_to_canvas(drawings[index % len(drawings)], *CANVAS)
     raise AssertionError("no fixture drawings")
 
 
@@ -101,6 +111,53 @@ class ScriptedClass:
         async def all_of_them() -> None:
             self.tablets = list(await asyncio.gather(*(self._one(i) for i in range(TABLETS))))
         self.run(all_of_them())
+
+    async def _await_round(self, tablet: Tablet) -> tuple[dict, float]:
+        """The round's stage_start, and when this tablet got it (the wall clock)."""
+        while True:
+            message = await tablet.recv(timeout_s=120)
+            if message["type"] == "stage_start" and message.get("round"):
+                return message, time.time()
+
+    def listen_for_round(self) -> concurrent.futures.Future:
+        """Every tablet listens from now on (so its time of arrival is when it arrived)."""
+        async def all_of_them() -> list[tuple[dict, float]]:
+            return list(await asyncio.gather(*(self._await_round(t) for t in self.tablets)))
+        return asyncio.run_coroutine_threadsafe(all_of_them(), self.loop)
+
+    async def _draw_round(self, i: int, start: dict) -> dict | None:
+        """Draw a real drawing of the round's topic; its stage_result if it came meanwhile.
+        Every `THINKERS`-th tablet draws nothing yet: only the teacher's "end round" ends it."""
+        tablet = self.tablets[i]
+        if i % THINKERS == THINKERS - 1:
+            return None
+        for index, stroke in enumerate(drawing_for(start["topic"]["label"], i)):
+            await tablet.draw_stroke(start["stage"], index, stroke)
+            message = await tablet.recv_until("ack", "stage_result")
+            if message["type"] == "stage_result" and message["stage"] == start["stage"]:
+                return message
+        return None
+
+    def draw_round(self, starts: list[dict]) -> list[dict | None]:
+        async def all_of_them() -> list[dict | None]:
+            return list(await asyncio.gather(*(self._draw_round(i, s)
+                                               for i, s in enumerate(starts))))
+        return self.run(all_of_them())
+
+    async def _round_result(self, tablet: Tablet, stage: int) -> dict:
+        while True:
+            message = await tablet.recv_until("stage_result", timeout_s=120)
+            if message["stage"] == stage:
+                return message
+
+    def listen_for_results(self, starts: list[dict], done: list[dict | None],
+                           ) -> concurrent.futures.Future:
+        """Each tablet's result of the round (those recognised already have theirs)."""
+        async def all_of_them() -> list[dict]:
+            async def one(i: int) -> dict:
+                return done[i] or await self._round_result(self.tablets[i], starts[i]["stage"])
+            return list(await asyncio.gather(*(one(i) for i in range(len(self.tablets)))))
+        return asyncio.run_coroutine_threadsafe(all_of_them(), self.loop)
 
     def drop(self, i: int) -> None:
         self.run(self.tablets[i].__aexit__(None, None, None))
@@ -157,6 +214,7 @@ def test_the_teacher_watches_twenty_tablets_on_two_processes(two_servers, page_f
         topics = page.eval_on_selector_all(".tile .topic", "ns => ns.map(n => n.textContent)")
         assert all(t for t in topics)
         shot(page, "roster")
+        run_a_round(page, tablets)
         seat = tablets.tablets[0].seat  # a tablet on the second process drops
         tablets.drop(0)
         page.wait_for_selector(f".tile[data-seat='{seat}'][data-connected=false]", timeout=60_000)
@@ -165,3 +223,58 @@ def test_the_teacher_watches_twenty_tablets_on_two_processes(two_servers, page_f
     finally:
         tablets.close()
     assert page.js_errors == []
+
+
+def run_a_round(page, tablets: ScriptedClass) -> None:  # type: ignore[no-untyped-def]
+    """Everyone draws the same topic: all 20 get it at once with one deadline; the teacher ends
+    it early and the projector shows the round's drawings."""
+    page.wait_for_selector("#round-topic option[value=cat]", state="attached")
+    page.select_option("#round-topic", "cat")
+    arrivals = tablets.listen_for_round()
+    page.click("#round-start")
+    page.wait_for_selector("#round-banner[data-state=running]")
+    got = arrivals.result(120)
+    starts = [m for m, _ in got]
+    times = [t for _, t in got]
+    assert len(starts) == TABLETS
+    assert {m["topic"]["label"] for m in starts} == {"cat"}
+    assert len({m["deadline_ms"] for m in starts}) == 1, "one deadline for the whole class"
+    spread_s = max(times) - min(times)
+    assert spread_s < 1.0, f"the round reached the tablets {spread_s:.3f} s apart"
+    print(f"round: 20 tablets got stage_start within {spread_s * 1000:.0f} ms of each other")
+    assert "cat" in page.text_content("#round-topic-name")
+    done = tablets.draw_round(starts)
+    # the tiles show the round's ink
+    drawers = TABLETS - TABLETS // THINKERS
+    page.wait_for_function(
+        f"document.querySelectorAll('.tile[data-ink-topic=cat]').length >= {drawers}",
+        timeout=60_000)
+    shot(page, "round")
+    results = tablets.listen_for_results(starts, done)
+    page.click("#round-end")
+    ended = results.result(120)
+    assert {r["outcome"] for r in ended} <= {"timeout", "recognized"}
+    thinkers = [r for i, r in enumerate(ended) if i % THINKERS == THINKERS - 1]
+    assert thinkers and all(r["outcome"] == "timeout" for r in thinkers), \
+        "ending early ends the round's stage as a time-out (the page praises it)"
+    assert all(r["time_ms"] < starts[0]["time_limit_s"] * 1000 for r in thinkers), "early"
+    page.wait_for_selector("body[data-screen=gallery]")
+    page.wait_for_function(f"document.querySelectorAll('#gallery .drawing').length === {TABLETS}",
+                           timeout=30_000)
+    assert page.eval_on_selector_all("#gallery .gallery-group", "ns => ns.map(n => n.dataset.topic)") == ["cat"]
+    seats = page.eval_on_selector_all("#gallery .drawing", "ns => ns.map(n => Number(n.dataset.seat))")
+    assert seats == list(range(1, TABLETS + 1))
+    text = page.text_content("#gallery")
+    assert "player-" not in text and "🤖" in text
+    recognized = sum(r["outcome"] == "recognized" for r in ended)
+    shown = page.eval_on_selector_all("#gallery .drawing[data-recognized=true]", "ns => ns.length")
+    assert shown == recognized
+    shot(page, "gallery")
+    with page.expect_download() as download:
+        page.click("#gallery-download")
+    sheet_path = SCREENSHOTS / "teacher-gallery-sheet.png"
+    download.value.save_as(str(sheet_path))
+    sheet = Image.open(io.BytesIO(sheet_path.read_bytes()))
+    assert sheet.format == "PNG" and sheet.width > 1000
+    page.click("#gallery-back")
+    page.wait_for_selector("body[data-screen=room]")
