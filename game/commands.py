@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from game.records import StageOutcome
+from game.state import TopicPlan
 
 Point = tuple[float, float, float]
 
@@ -66,7 +67,31 @@ class Disconnected:
     connection: str | None = None
 
 
-Command = StrokeChunk | Skip | GuessResult | Tick | Connected | Disconnected
+@dataclass(frozen=True, slots=True)
+class StartClassRound:
+    """The teacher's "everyone draws the same topic now": the game draws `topic` next, at once,
+    until `deadline_ms` (the same absolute moment on every tablet of the class).
+
+    A stage being drawn ends first (as a time-out: its drawing is kept and praised like any
+    other); the round's stage is inserted after it, so the game's own stages follow the round.
+    Applying the same `round_id` again changes nothing (the fan-out may be retried).
+    """
+
+    round_id: str
+    topic: TopicPlan
+    deadline_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndClassRound:
+    """The teacher ends round `round_id` early: its stage ends as a time-out would. A game that
+    is no longer drawing that round (recognised, skipped, another stage) is left as it is."""
+
+    round_id: str
+
+
+Command = (StrokeChunk | Skip | GuessResult | Tick | Connected | Disconnected | StartClassRound
+           | EndClassRound)
 
 
 # --- events (for the tablet; `server.protocol` turns them into messages)

@@ -18,12 +18,14 @@ from game.commands import (
     Command,
     Connected,
     Disconnected,
+    EndClassRound,
     Event,
     GameFinished,
     GuessResult,
     RequestGuess,
     Skip,
     StageEnded,
+    StartClassRound,
     StrokeChunk,
     Tick,
     Transition,
@@ -33,6 +35,10 @@ from game.records import GameOutcome, StageOutcome
 from game.rules import GameRules
 from game.state import GameState, Phase, StageSummary, TopicPlan
 from game.topics import Category
+
+#: The most stages a game may have, class rounds included (the Redis store expires a game's
+#: stage keys up to `game.store.redis.STAGE_KEYS_MAX`, 64; a school day never comes near).
+MAX_STAGES = 64
 
 
 def plan_topics(category: Category, *, rules: GameRules, seed: str, age_band: str | None = None) -> list[TopicPlan]:
@@ -71,8 +77,14 @@ def new_game(
     age_band: str | None = None,
     class_code: str | None = None,
     connection: str | None = None,
+    class_round: StartClassRound | None = None,
 ) -> tuple[GameState, Transition]:
-    """Create a game and start its first stage; `connection` is the socket it is played on."""
+    """Create a game and start its first stage; `connection` is the socket it is played on.
+
+    A game started while its class draws a round (`class_round`) begins with the round's stage,
+    its own stages after it, if it can take the round (its category has the topic and the
+    round's deadline is ahead); otherwise it plays its own stages alone.
+    """
     state = GameState(
         game_id=game_id,
         player_id=player_id,
@@ -89,7 +101,13 @@ def new_game(
         presence=connection,
     )
     transition = Transition(changed=True)
-    _start_stage(state, 0, now_ms, transition)
+    if (class_round is not None and class_round.topic.label in state.labels
+            and class_round.deadline_ms > now_ms):
+        state.plan.insert(0, class_round.topic)
+        _start_stage(state, 0, now_ms, transition, deadline_ms=class_round.deadline_ms,
+                     round_id=class_round.round_id)
+    else:
+        _start_stage(state, 0, now_ms, transition)
     state.version = 1
     return state, transition
 
@@ -118,6 +136,11 @@ def handle(state: GameState, command: Command, *, now_ms: int, rules: GameRules)
             _on_guess(state, command, now_ms, rules, transition)
         case Tick():
             _on_tick(state, now_ms, rules, transition)
+        case StartClassRound():
+            _on_round_start(state, command, now_ms, rules, transition)
+        case EndClassRound():
+            if state.phase == Phase.DRAWING and state.round_id == command.round_id:
+                _end_stage(state, StageOutcome.TIMEOUT, now_ms, rules, transition)
         case Disconnected() if state.phase == Phase.FINISHED:
             if state.record_at_ms is not None:
                 _record(state, transition)  # its tablet has left: no late stroke will come
@@ -159,6 +182,8 @@ def stage_start_event(state: GameState, now_ms: int) -> Event:
                 {"points": n, "ended": e}
                 for n, e in zip(state.stroke_points, state.stroke_ended, strict=True)
             ],
+            # only on a class round's stage: the old message stays exactly as it was
+            **({"round": True} if state.round_id is not None else {}),
         },
     )
 
@@ -432,11 +457,39 @@ def _on_tick(state: GameState, now_ms: int, rules: GameRules, transition: Transi
         _start_stage(state, state.stage + 1, now_ms, transition)
 
 
-def _start_stage(state: GameState, stage: int, now_ms: int, transition: Transition) -> None:
+def _on_round_start(state: GameState, command: StartClassRound, now_ms: int, rules: GameRules,
+                    transition: Transition) -> None:
+    """Insert the round's stage after the current one and start it now (see `StartClassRound`)."""
+    if state.phase == Phase.FINISHED:
+        raise ProtocolViolation("game_over", "the game is over: it cannot join the round")
+    if state.round_id == command.round_id or any(
+            s.round_id == command.round_id for s in state.stages):
+        return  # already drawing (or drawn) this round: applied twice, nothing more to do
+    if command.topic.label not in state.labels:
+        raise ProtocolViolation("unknown_topic", f"{command.topic.label!r} is not a topic of "
+                                f"this game's category {state.category!r}")
+    if command.deadline_ms <= now_ms:
+        raise ProtocolViolation("round_over", "the round's deadline has already passed")
+    if state.stage_count >= MAX_STAGES:
+        raise ProtocolViolation("too_many_stages", f"a game has at most {MAX_STAGES} stages")
+    # Inserted after the stage being drawn (or the one just ended, in an intermission): the
+    # stages played keep their indices, and the game's own next stages follow the round.
+    state.plan.insert(state.stage + 1, command.topic)
+    if state.phase == Phase.DRAWING:
+        # Its drawing is kept (late strokes too) and the page praises it like a time-out.
+        _end_stage(state, StageOutcome.TIMEOUT, now_ms, rules, transition, next_at_ms=now_ms)
+    _start_stage(state, state.stage + 1, now_ms, transition, deadline_ms=command.deadline_ms,
+                 round_id=command.round_id)
+
+
+def _start_stage(state: GameState, stage: int, now_ms: int, transition: Transition, *,
+                 deadline_ms: int | None = None, round_id: str | None = None) -> None:
     state.phase = Phase.DRAWING
     state.stage = stage
     state.stage_started_at_ms = now_ms
-    state.deadline_ms = now_ms + round(state.plan[stage].time_limit_s * 1000)
+    state.round_id = round_id
+    state.deadline_ms = deadline_ms if deadline_ms is not None else (
+        now_ms + round(state.plan[stage].time_limit_s * 1000))
     state.stroke_points = []
     state.stroke_ended = []
     state.last_guess_points = -1
@@ -454,14 +507,17 @@ def _close_stage(state: GameState, outcome: StageOutcome, now_ms: int) -> StageS
         time_to_recognize_ms=(now_ms - state.stage_started_at_ms) if recognized else None,
         final_guesses=tuple(state.last_guesses),
         stroke_count=len(state.stroke_points),
+        round_id=state.round_id,
     )
     state.stages.append(summary)
     return summary
 
 
 def _end_stage(
-    state: GameState, outcome: StageOutcome, now_ms: int, rules: GameRules, transition: Transition
+    state: GameState, outcome: StageOutcome, now_ms: int, rules: GameRules, transition: Transition,
+    *, next_at_ms: int | None = None,
 ) -> None:
+    """End the stage being drawn; the next one starts after the intermission (or `next_at_ms`)."""
     _close_stage(state, outcome, now_ms)
     if rules.late_stroke_window_ms > 0:
         state.late_stage = state.stage
@@ -473,7 +529,7 @@ def _end_stage(
     last = state.stage + 1 >= state.stage_count
     if not last:
         state.phase = Phase.INTERMISSION
-        state.deadline_ms = now_ms + rules.intermission_ms
+        state.deadline_ms = next_at_ms if next_at_ms is not None else now_ms + rules.intermission_ms
     transition.events.append(stage_result_event(state, state.stage))
     if last:
         _finish(state, GameOutcome.COMPLETED, now_ms, transition)

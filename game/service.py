@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from game import engine
 from game.clock import now_ms as wall_clock_ms
-from game.commands import Command, Connected, Event, Transition
+from game.commands import Command, Connected, Event, StartClassRound, Transition
 from game.errors import GameNotFound, UnknownCategory
 from game.records import FinishedGame, GameOutcome, StageRecord
 from game.rules import GameRules
@@ -35,6 +35,9 @@ class GameService:
         self.topics = topics
         self.rules = rules
         self.clock_ms = clock_ms
+        # Told of every committed transition made here (the teacher's live roster listens):
+        # it must be cheap and must not raise.
+        self.observer: Callable[[GameState, Transition | None], None] | None = None
 
     async def category(self, code: str) -> Category:
         """The playable category `code`.
@@ -64,9 +67,11 @@ class GameService:
         age_band: str | None = None,
         class_code: str | None = None,
         connection: str | None = None,
+        class_round: StartClassRound | None = None,
     ) -> GameState:
         """Create a game and start its first stage (its `stage_start` is published);
-        `connection` is the socket that holds its presence."""
+        `connection` is the socket that holds its presence; `class_round`, the round its class
+        is drawing (the game starts with it, see `engine.new_game`)."""
         state, transition = engine.new_game(
             game_id=game_id,
             player_id=player_id,
@@ -78,8 +83,11 @@ class GameService:
             age_band=age_band,
             class_code=class_code,
             connection=connection,
+            class_round=class_round,
         )
         await self.store.create(state, transition, resume_token=resume_token)
+        if self.observer is not None:
+            self.observer(state, transition)
         return state
 
     async def resume(self, resume_token: str, *, player_id: str | None = None,
@@ -103,7 +111,10 @@ class GameService:
         def mutate(state: GameState) -> Transition:
             return engine.handle(state, command, now_ms=self.clock_ms(), rules=self.rules)
 
-        return await self.store.apply(game_id, mutate)
+        state, transition = await self.store.apply(game_id, mutate)
+        if self.observer is not None and transition.changed:
+            self.observer(state, transition)
+        return state, transition
 
     def snapshot_events(self, state: GameState) -> list[Event]:
         """What a (re)connecting tablet needs to see to be where the game is."""

@@ -39,6 +39,7 @@ class StageSummary:
     time_to_recognize_ms: int | None
     final_guesses: tuple[tuple[str, float], ...]
     stroke_count: int
+    round_id: str | None = None  # the class round this stage was (None: the game's own stage)
 
 
 @dataclass(slots=True)
@@ -62,6 +63,7 @@ class GameState:
     stage: int = 0
     stage_started_at_ms: int = 0
     deadline_ms: int | None = None  # when the current stage or intermission ends
+    round_id: str | None = None  # the class round the current stage belongs to, if any
     # current stage: points received per stroke, and whether each stroke has ended
     stroke_points: list[int] = field(default_factory=list)
     stroke_ended: list[bool] = field(default_factory=list)
@@ -115,6 +117,7 @@ class GameState:
             "age_band": self.age_band, "class_code": self.class_code, "version": self.version,
             "phase": self.phase, "stage": self.stage,
             "stage_started_at_ms": self.stage_started_at_ms, "deadline_ms": self.deadline_ms,
+            "round_id": self.round_id,
             "stroke_points": list(self.stroke_points), "stroke_ended": list(self.stroke_ended),
             "last_guess_points": self.last_guess_points,
             "last_guesses": [tuple(g) for g in self.last_guesses],
@@ -122,7 +125,8 @@ class GameState:
                         "ended_at_ms": s.ended_at_ms,
                         "time_to_recognize_ms": s.time_to_recognize_ms,
                         "final_guesses": tuple(tuple(g) for g in s.final_guesses),
-                        "stroke_count": s.stroke_count} for s in self.stages],
+                        "stroke_count": s.stroke_count, "round_id": s.round_id}
+                       for s in self.stages],
             "late_stage": self.late_stage, "late_stroke_points": list(self.late_stroke_points),
             "late_stroke_ended": list(self.late_stroke_ended),
             "late_until_ms": self.late_until_ms, "record_at_ms": self.record_at_ms,
@@ -150,7 +154,8 @@ class GameState:
             canvas_width=self.canvas_width, canvas_height=self.canvas_height,
             age_band=self.age_band, class_code=self.class_code, version=self.version,
             phase=self.phase, stage=self.stage, stage_started_at_ms=self.stage_started_at_ms,
-            deadline_ms=self.deadline_ms, stroke_points=list(self.stroke_points),
+            deadline_ms=self.deadline_ms, round_id=self.round_id,
+            stroke_points=list(self.stroke_points),
             stroke_ended=list(self.stroke_ended), last_guess_points=self.last_guess_points,
             last_guesses=list(self.last_guesses),
             stages=list(self.stages),

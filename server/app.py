@@ -8,10 +8,10 @@ from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from server import ws
+from server import teacher_ws, ws
 from server.body_limit import BodyLimit
 from server.errors import install_error_handlers
-from server.routes import admin_topics, classes, consent, export, health
+from server.routes import admin_topics, classes, consent, export, health, teacher
 from server.lifespan import Components, lifespan_for
 from server.settings import Settings
 
@@ -27,10 +27,16 @@ def create_app(settings: Settings | None = None, components: Components | None =
     async def play(websocket: WebSocket) -> None:
         await ws.play(websocket, app.state.services)
 
+    @app.websocket("/ws/teacher")
+    async def teacher_watch(websocket: WebSocket) -> None:
+        await teacher_ws.watch(websocket, app.state)
+
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.include_router(health.router)
     app.include_router(classes.router)
+    app.include_router(teacher.router)
+    app.include_router(teacher.page_router)
     app.include_router(admin_topics.router)
     app.include_router(consent.router)
     app.include_router(export.router)

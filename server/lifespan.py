@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,6 +23,11 @@ from game.timers import TimerLoop
 from game.topics import TopicSource
 from inference.api import Recognizer
 from inference.gc_policy import settle_after_startup
+from server.classroom import Classrooms
+from server.gallery import ClassGallery, KeepForGallery
+from server.roster import RosterFeed, RosterHub
+from server.rounds import ClassRounds, RoundBook
+from server.teachers import TeacherTokens
 from server.access import Access, ClassRegistry, SessionTokens, session_secret
 from server.metrics import METRICS, POOL_COLLECTOR
 from server.settings import Settings
@@ -110,7 +116,11 @@ def lifespan_for(
                 classes_open=settings.classes_open,
                 allowed_origins=settings.allowed_origins,
             )
-            recorder = Recorder(games, results)
+            classrooms = Classrooms(redis_client)
+            gallery = ClassGallery(redis_client)
+            # A teacher's class keeps its finished games' drawings for its gallery: copied just
+            # before they are recorded (then the game store lets their strokes go).
+            recorder = Recorder(games, KeepForGallery(results, gallery, classrooms, store))
 
             def on_fired(game_id: str, state: Any, transition: Any, lateness_ms: int) -> None:
                 METRICS.timer_lateness.observe(max(lateness_ms, 0) / 1000)
@@ -148,10 +158,22 @@ def lifespan_for(
             POOL_COLLECTOR.pool = recognizer
             app.state.settings = settings
             app.state.access = access
+            app.state.teacher_tokens = TeacherTokens(redis_client)
+            app.state.classrooms = classrooms
+            app.state.gallery = gallery
+            app.state.roster_hub = RosterHub(redis_client)
+            app.state.rounds = ClassRounds(games, classrooms, RoundBook(redis_client),
+                                           app.state.roster_hub,
+                                           on_local_transition=on_local_transition)
+            app.state.services.rounds = app.state.rounds  # a new game joins a running round
+            app.state.roster = RosterFeed(app.state.roster_hub, app.state.classrooms,
+                                          interval_ms=settings.roster_interval_ms)
+            games.observer = app.state.roster.observe
             app.state.timers = timers
             tasks = [
                 asyncio.create_task(timers.run(), name="timers"),
                 asyncio.create_task(recorder.run(), name="recorder"),
+                asyncio.create_task(app.state.roster.run(), name="roster"),
             ]
             engine = getattr(results, "engine", None)
             if engine is not None:  # drawings without research consent past retention go
@@ -170,16 +192,38 @@ def lifespan_for(
             try:
                 yield
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await stop_tasks(tasks, timeout_s=TASK_STOP_TIMEOUT_S)
                 # Record what finished while shutting down rather than leave it for later.
                 with contextlib.suppress(Exception):
                     await recorder.run_once()
 
     return lifespan
+
+
+# A background loop gets this long to unwind once cancelled; shutdown never waits forever on one.
+TASK_STOP_TIMEOUT_S = 10.0
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], *, timeout_s: float) -> None:
+    """Cancel the background loops and wait for them, at most `timeout_s` in all.
+
+    A loop that does not unwind in time (a Redis call stuck on a dead connection, say) is
+    logged with its stack and left behind, so that the process still stops and what follows
+    (recording the games that finished while stopping) still runs.
+    """
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+    for task in pending:
+        where = io.StringIO()
+        task.print_stack(file=where)
+        log.error("background task %s did not stop within %.0f s; left behind at:\n%s",
+                  task.get_name(), timeout_s, where.getvalue())
 
 
 @asynccontextmanager

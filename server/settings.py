@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     )
     class_ttl_s: int = Field(8 * 3600, gt=0, description="How long a class's join code works.")
     session_ttl_s: int = Field(8 * 3600, gt=0, description="How long a tablet's session lasts.")
+    class_max_tablets: int = Field(40, ge=1, le=500, description="Most tablets in one class.")
+    roster_interval_ms: int = Field(
+        1000, ge=100, description="A tablet's tile on the teacher page changes at most this often."
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Extra origins allowed to open the WebSocket (JSON list); the server's own "

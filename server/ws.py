@@ -49,6 +49,7 @@ class Services:
     settings: Settings
     access: Access | None = None
     on_local_transition: Any = None  # callable(state, transition): wake timers / recorder
+    rounds: Any = None  # server.rounds.ClassRounds: a new game joins its class's running round
 
 
 class TabletConnection:
@@ -186,6 +187,14 @@ class TabletConnection:
             self.send(protocol.error_message("unauthorized", str(exc)))
             await self._close(WS_1008_POLICY_VIOLATION, "unauthorized")
             return
+        access = self.services.access
+        if (access is not None and class_code not in (None, LOCAL_CLASS)
+                and await access.classes.get(class_code) is None):
+            # The teacher closed the class: its sessions end with it (docs/teacher.md).
+            self.send(protocol.error_message("unauthorized", "your class has been closed: join "
+                                             "with the teacher's new code"))
+            await self._close(WS_1008_POLICY_VIOLATION, "class closed")
+            return
         resumed = False
         if hello.resume_token:
             try:
@@ -227,6 +236,7 @@ class TabletConnection:
             else:
                 assert category is not None
                 self.names = {t.label: (t.name_ko, t.name_en) for t in category.topics}
+                class_round = await self._running_round(class_code)
                 # The game is stored before the tablet hears of it: a resume token in a
                 # welcome always names a game that exists, even if this process dies right
                 # after. Its first events wait in the subscription until welcome has gone out.
@@ -240,8 +250,10 @@ class TabletConnection:
                     age_band=hello.age_band,
                     class_code=class_code,
                     connection=self.connection_id,
+                    class_round=class_round,
                 )
                 METRICS.games_started.inc()
+                await self._joined_class(class_code, hello.player_id, game_id, class_round)
             self.send(
                 {
                     "type": "welcome",
@@ -285,6 +297,32 @@ class TabletConnection:
                 forward.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await forward
+
+    def _teacher_class(self, class_code: str | None) -> bool:
+        return self.services.rounds is not None and class_code not in (None, LOCAL_CLASS)
+
+    async def _running_round(self, class_code: str | None) -> Any:
+        """The round the tablet's class is drawing, if any: the new game starts with it."""
+        if not self._teacher_class(class_code):
+            return None
+        try:
+            return await self.services.rounds.running(class_code)
+        except (ConnectionError, OSError, RedisError) as exc:  # the game goes on without it
+            log.warning("could not look up the round of class %s: %s", class_code, exc)
+            return None
+
+    async def _joined_class(self, class_code: str | None, player_id: str, game_id: str,
+                            class_round: Any) -> None:
+        """List the new game with its class and catch a round started meanwhile (its events
+        wait in the subscription until welcome has gone out)."""
+        if not self._teacher_class(class_code):
+            return
+        try:
+            await self.services.rounds.joined(
+                class_code, player_id, game_id,
+                started_with=class_round.round_id if class_round is not None else None)
+        except (ConnectionError, OSError, RedisError) as exc:  # the roster lists it later
+            log.warning("could not list game %s with class %s: %s", game_id, class_code, exc)
 
     async def _learn_names(self, category_code: str) -> None:
         try:

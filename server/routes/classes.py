@@ -32,6 +32,8 @@ class JoinPublic(BaseModel):
     session_token: str
     class_code: str
     expires_at_s: int
+    seat: int | None = None  # the tablet's number in its class (the teacher's tile shows it)
+    avatar: str | None = None  # the seat's animal (emoji), shown beside the number
 
 
 @router.post("/classes", dependencies=[Depends(require_admin_token)], status_code=201)
@@ -57,11 +59,13 @@ async def join(body: JoinRequest, request: Request) -> JoinPublic:
 
     access = request.app.state.access
     settings = request.app.state.settings
+    seat: dict[str, Any] = {}
     if body.code:
         info = await access.classes.get(body.code)
         if info is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "that join code is unknown or expired")
         class_code = info.code
+        seat = await _seat(request, class_code, body.player_id, info.expires_at_s)
     elif settings.classes_open:
         class_code = LOCAL_CLASS
     else:
@@ -70,4 +74,23 @@ async def join(body: JoinRequest, request: Request) -> JoinPublic:
         player_id=body.player_id, class_code=class_code, ttl_s=settings.session_ttl_s
     )
     claims: Any = access.tokens.verify(token)
-    return JoinPublic(session_token=token, class_code=class_code, expires_at_s=claims.expires_at_s)
+    return JoinPublic(session_token=token, class_code=class_code, expires_at_s=claims.expires_at_s,
+                      **seat)
+
+
+async def _seat(request: Request, code: str, player_id: str, expires_at_s: int) -> dict[str, Any]:
+    """The tablet's seat in a class with a code, or 403 when the class is full."""
+    import time
+
+    from server.classroom import ClassFull, avatar_of
+
+    rooms = getattr(request.app.state, "classrooms", None)
+    if rooms is None:
+        return {}
+    try:
+        number = await rooms.seat(code, player_id,
+                                  max_tablets=request.app.state.settings.class_max_tablets,
+                                  ttl_s=max(1, expires_at_s - int(time.time())))
+    except ClassFull as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    return {"seat": number, "avatar": avatar_of(number)[0]}

@@ -70,9 +70,11 @@ def get_local_stores(request: Request,
     services = getattr(state, "services", None)
     store = getattr(getattr(services, "games", None), "store", None)
     redis = getattr(store, "client", None) if store is not None else None
+    gallery = getattr(state, "gallery", None)  # the class gallery keeps drawings for a day
     return privacy.LocalStores(
         store=store, redis=redis,
-        outbox_files=(Path(settings.data_dir) / "results-outbox.sqlite3",))
+        outbox_files=(Path(settings.data_dir) / "results-outbox.sqlite3",),
+        drawing_keepers=(gallery,) if gallery is not None else ())
 
 
 def _player(player_id: str) -> str:

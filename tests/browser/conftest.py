@@ -300,6 +300,18 @@ def page_for(browser):  # type: ignore[no-untyped-def]
         context.close()
 
 
+# True once every finite CSS animation and transition on the page has finished (endless ones,
+# like a pulsing button, are not waited for).
+SETTLED_JS = """() => document.getAnimations().every((a) => a.playState !== 'running'
+  || a.effect === null || a.effect.getComputedTiming().iterations === Infinity)"""
+
+
+def settle(page, timeout_ms: int = 20000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until what pops, slides or flies in has arrived: an event to wait for, where a fixed
+    pause would pass on a quiet machine and fail on a busy one."""
+    page.wait_for_function(SETTLED_JS, timeout=timeout_ms)
+
+
 def shot(page, name: str, viewport: tuple[str, int, int]) -> Path:  # type: ignore[no-untyped-def]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}-{viewport[1]}x{viewport[2]}.png"

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import settle, shot
 from tests.browser.test_page import draw_strokes, line, pad_box, tap, wait_stage
 from tests.browser.test_tablet_layout import broken_korean_words
 
@@ -34,7 +34,7 @@ def test_the_gallery_fits_and_a_tapped_drawing_opens_large(open_stage_server, pa
         page.locator("#skip").click()
         page.wait_for_function(f"window.doodle.messages().some(m => m.type === 'stage_result' && m.stage === {stage})")
     page.wait_for_selector('body[data-screen="gallery"]', timeout=20000)
-    page.wait_for_timeout(900)  # the cards pop in
+    settle(page)  # the cards have popped in
     shot(page, "6-gallery", viewport)
 
     # Every drawing of the game on one screen, with no scrolling.
@@ -57,9 +57,9 @@ def test_the_gallery_fits_and_a_tapped_drawing_opens_large(open_stage_server, pa
     page.wait_for_function("document.querySelectorAll('#detail .minis canvas').length === 3", timeout=5000)
     for mini in page.locator("#detail .minis canvas").element_handles():
         assert page.evaluate(INK_JS, mini) > 20, "an example drawing is blank"
+    settle(page)  # it has popped in: while it grows, the card is measured larger than it is
     assert page.evaluate(FULLY_VISIBLE_JS, "#detail .detail-card, #detail-close")
     assert broken_korean_words(page, "#detail") == []
-    page.wait_for_timeout(450)  # it pops in
     shot(page, "7-gallery-drawing", viewport)
     tap(page, "#detail-close")
     page.wait_for_selector("#detail", state="hidden")

@@ -10,7 +10,7 @@ import json
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.browser.conftest import load_drawings, shot
+from tests.browser.conftest import load_drawings, settle, shot
 
 pytestmark = pytest.mark.browser
 
@@ -164,7 +164,7 @@ def test_full_game_with_real_drawings(server, page_for, viewport) -> None:  # ty
         # Every stroke drawn is in the page's model (recognised early: the rest was not drawn).
         assert len(sent) == len(strokes) or (outcome == "recognized" and 1 <= len(sent) < len(strokes)), (len(sent), len(strokes))
     page.wait_for_selector('body[data-screen="gallery"]', timeout=20000)
-    page.wait_for_timeout(900)  # cards pop in
+    settle(page)  # the cards have popped in
     shot(page, "6-gallery", viewport)
     assert recognized >= 1, "no stage was recognised"
     assert guesses_shot, "no guess was ever shown while drawing"

@@ -1,0 +1,59 @@
+"""Teacher tokens, classes, seats and the roster channel in real Redis (what every process sees)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from server.classroom import ClassFull, Classroom, Classrooms
+from server.roster import RosterHub
+from server.teachers import TeacherTokens
+
+
+@pytest.fixture
+async def client(clean_redis_db):
+    c = aioredis.Redis.from_url(clean_redis_db)
+    yield c
+    await c.aclose()
+
+
+async def test_a_token_issued_by_one_process_is_known_to_another(client):
+    teacher, token = await TeacherTokens(client).issue(label="room 1")
+    other = TeacherTokens(client)  # another process: the same Redis, nothing in memory
+    assert await other.verify(token) == teacher
+    assert await other.verify(token + "x") is None and await other.verify(None) is None
+    keys = [k.decode() for k in await client.keys("*")]
+    assert not any(token in k for k in keys), "only the token's hash is kept"
+    assert await other.revoke(token) and await TeacherTokens(client).verify(token) is None
+
+
+async def test_classes_and_seats_are_shared_and_scoped(client):
+    rooms, other = Classrooms(client), Classrooms(client)
+    room = Classroom("ABC234", "t-1", "해바라기반", "animals", "3-4", 1000, 10**10)
+    await rooms.add(room)
+    assert await other.owned("ABC234", "t-1") == room
+    assert await other.owned("ABC234", "t-2") is None
+    assert await other.of_teacher("t-2") == []
+    seats = [await (rooms if i % 2 else other).seat("ABC234", f"p{i}", max_tablets=3, ttl_s=60)
+             for i in range(3)]
+    assert seats == [1, 2, 3]
+    with pytest.raises(ClassFull):
+        await other.seat("ABC234", "p9", max_tablets=3, ttl_s=60)
+    assert await rooms.seat("ABC234", "p0", max_tablets=3, ttl_s=60) == 1
+    await rooms.note_game("ABC234", "p0", "g0")
+    assert await other.games("ABC234") == {"p0": "g0"}
+    await other.remove(room)
+    assert await rooms.get("ABC234") is None and await rooms.seats("ABC234") == {}
+
+
+async def test_the_roster_channel_reaches_a_subscriber_of_another_process(client, clean_redis_db):
+    second = aioredis.Redis.from_url(clean_redis_db)
+    try:
+        async with RosterHub(second).subscribe("ABC234") as messages:
+            await RosterHub(client).publish("OTHER1", {"type": "tiles", "tiles": [{"x": 0}]})
+            await RosterHub(client).publish("ABC234", {"type": "tiles", "tiles": [{"x": 1}]})
+            first = await asyncio.wait_for(anext(messages), 10)
+        assert first == {"type": "tiles", "tiles": [{"x": 1}]}, "only the class's own channel"
+    finally:
+        await second.aclose()
