@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from typing import Any
 
 from game.commands import (
     AppendGuess,
@@ -32,7 +33,7 @@ from game.commands import (
 )
 from game.errors import ProtocolViolation, UnknownCategory
 from game.records import GameOutcome, StageOutcome
-from game.rules import GameRules
+from game.rules import ClassPace, GameRules
 from game.state import GameState, Phase, StageSummary, TopicPlan
 from game.topics import Category
 
@@ -41,10 +42,12 @@ from game.topics import Category
 MAX_STAGES = 64
 
 
-def plan_topics(category: Category, *, rules: GameRules, seed: str, age_band: str | None = None) -> list[TopicPlan]:
+def plan_topics(category: Category, *, rules: GameRules, seed: str, age_band: str | None = None,
+                pace: ClassPace | None = None) -> list[TopicPlan]:
     """Draw the stages' topics from the category without repeats (deterministic for a seed).
 
-    The age band scales each topic's time limit and caps the stage count (`GameRules.for_band`).
+    The age band scales each topic's time limit and caps the stage count (`GameRules.for_band`);
+    a teacher's `pace` for the class replaces either number outright.
     """
     if not category.topics:
         raise UnknownCategory(f"category {category.code!r} has no topics")
@@ -52,15 +55,18 @@ def plan_topics(category: Category, *, rules: GameRules, seed: str, age_band: st
     stage_count = category.stage_count or rules.default_stage_count
     if band.max_stages is not None:
         stage_count = min(stage_count, band.max_stages)
+    if pace is not None and pace.stage_count is not None:
+        stage_count = pace.stage_count
     stage_count = max(1, min(stage_count, len(category.topics)))
     chosen = random.Random(seed).sample(list(category.topics), stage_count)
+
+    def time_limit(t: Any) -> float:
+        if pace is not None and pace.time_limit_s is not None:
+            return round(float(pace.time_limit_s), 1)
+        return round(float(t.time_limit_s or rules.default_time_limit_s) * band.time_scale, 1)
+
     return [
-        TopicPlan(
-            label=t.label,
-            name_ko=t.name_ko,
-            name_en=t.name_en,
-            time_limit_s=round(float(t.time_limit_s or rules.default_time_limit_s) * band.time_scale, 1),
-        )
+        TopicPlan(label=t.label, name_ko=t.name_ko, name_en=t.name_en, time_limit_s=time_limit(t))
         for t in chosen
     ]
 
@@ -78,8 +84,10 @@ def new_game(
     class_code: str | None = None,
     connection: str | None = None,
     class_round: StartClassRound | None = None,
+    pace: ClassPace | None = None,
 ) -> tuple[GameState, Transition]:
-    """Create a game and start its first stage; `connection` is the socket it is played on.
+    """Create a game and start its first stage; `connection` is the socket it is played on;
+    `pace`, the teacher's time and stage count for the class (`plan_topics`).
 
     A game started while its class draws a round (`class_round`) begins with the round's stage,
     its own stages after it, if it can take the round (its category has the topic and the
@@ -91,7 +99,7 @@ def new_game(
         category=category.code,
         category_name_ko=category.name_ko,
         category_name_en=category.name_en,
-        plan=plan_topics(category, rules=rules, seed=game_id, age_band=age_band),
+        plan=plan_topics(category, rules=rules, seed=game_id, age_band=age_band, pace=pace),
         labels=list(category.labels),
         started_at_ms=now_ms,
         canvas_width=canvas_width,

@@ -41,6 +41,18 @@ class BandRules:
     max_stages: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ClassPace:
+    """A teacher's choice for every game of one class, over the band's and category's numbers.
+
+    `time_limit_s`: seconds per drawing (the band does not scale it: the teacher chose it);
+    `stage_count`: drawings per game (at most the category's topics). None keeps the default.
+    """
+
+    time_limit_s: float | None = None
+    stage_count: int | None = None
+
+
 def default_band_rules() -> dict[str, BandRules]:
     """The measured defaults (docs/recognition-rule.md; `python -m bench.recognition_rule`)."""
     return {

@@ -14,7 +14,7 @@ from game.clock import now_ms as wall_clock_ms
 from game.commands import Command, Connected, Event, StartClassRound, Transition
 from game.errors import GameNotFound, UnknownCategory
 from game.records import FinishedGame, GameOutcome, StageRecord
-from game.rules import GameRules
+from game.rules import ClassPace, GameRules
 from game.state import GameState, Phase
 from game.store.base import GameStore
 from game.topics import Category, TopicSource
@@ -68,10 +68,12 @@ class GameService:
         class_code: str | None = None,
         connection: str | None = None,
         class_round: StartClassRound | None = None,
+        pace: ClassPace | None = None,
     ) -> GameState:
         """Create a game and start its first stage (its `stage_start` is published);
         `connection` is the socket that holds its presence; `class_round`, the round its class
-        is drawing (the game starts with it, see `engine.new_game`)."""
+        is drawing (the game starts with it, see `engine.new_game`); `pace`, the teacher's time
+        and stage count for the class."""
         state, transition = engine.new_game(
             game_id=game_id,
             player_id=player_id,
@@ -84,6 +86,7 @@ class GameService:
             class_code=class_code,
             connection=connection,
             class_round=class_round,
+            pace=pace,
         )
         await self.store.create(state, transition, resume_token=resume_token)
         if self.observer is not None:

@@ -48,6 +48,9 @@ class Classroom:
     age_band: str | None
     opened_at_s: int
     expires_at_s: int
+    # The teacher's pace for the class's games (None: the age band's and category's numbers).
+    time_limit_s: float | None = None
+    stage_count: int | None = None
 
 
 # Atomic seat: an existing seat is kept; a new one is the next number unless the class is full.
@@ -93,6 +96,15 @@ class Classrooms:
             return
         self._classes[room.code] = room
         self._of_teacher.setdefault(room.teacher_id, set()).add(room.code)
+
+    async def update(self, room: Classroom) -> None:
+        """Store a changed class (its owner and code unchanged), keeping its expiry."""
+        if self._redis is not None:
+            await self._redis.set(self._key("meta", room.code), json.dumps(asdict(room)),
+                                  keepttl=True, xx=True)
+            return
+        if room.code in self._classes:
+            self._classes[room.code] = room
 
     async def get(self, code: str, *, now_s: float | None = None) -> Classroom | None:
         """The class (if a teacher opened it and it has not expired)."""

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocketState
 from game.commands import AppendPoints, Disconnected, GuessResult, RequestGuess, Skip, StrokeChunk
 from game.errors import GameNotFound, ProtocolViolation, UnknownCategory
 from game.service import GameService
+from game.rules import ClassPace
 from game.state import GameState, Phase
 from game.store.base import RESYNC
 from inference.api import RecognizeRequest, Recognizer
@@ -237,6 +238,7 @@ class TabletConnection:
                 assert category is not None
                 self.names = {t.label: (t.name_ko, t.name_en) for t in category.topics}
                 class_round = await self._running_round(class_code)
+                age_band, pace = await self._class_pace(class_code, hello.age_band)
                 # The game is stored before the tablet hears of it: a resume token in a
                 # welcome always names a game that exists, even if this process dies right
                 # after. Its first events wait in the subscription until welcome has gone out.
@@ -247,10 +249,11 @@ class TabletConnection:
                     category=category,
                     canvas_width=hello.canvas.width,
                     canvas_height=hello.canvas.height,
-                    age_band=hello.age_band,
+                    age_band=age_band,
                     class_code=class_code,
                     connection=self.connection_id,
                     class_round=class_round,
+                    pace=pace,
                 )
                 METRICS.games_started.inc()
                 await self._joined_class(class_code, hello.player_id, game_id, class_round)
@@ -310,6 +313,22 @@ class TabletConnection:
         except (ConnectionError, OSError, RedisError) as exc:  # the game goes on without it
             log.warning("could not look up the round of class %s: %s", class_code, exc)
             return None
+
+    async def _class_pace(self, class_code: str | None,
+                          age_band: str | None) -> tuple[str | None, ClassPace | None]:
+        """The age band and pace a new game of the tablet's class plays by: the teacher's time
+        and stage count, and the class's band where the tablet gave none."""
+        if not self._teacher_class(class_code):
+            return age_band, None
+        try:
+            room = await self.services.rounds.rooms.get(class_code)
+        except (ConnectionError, OSError, RedisError) as exc:  # the game goes on by defaults
+            log.warning("could not look up class %s: %s", class_code, exc)
+            return age_band, None
+        if room is None:
+            return age_band, None
+        pace = ClassPace(time_limit_s=room.time_limit_s, stage_count=room.stage_count)
+        return age_band or room.age_band, pace
 
     async def _joined_class(self, class_code: str | None, player_id: str, game_id: str,
                             class_round: Any) -> None:

@@ -7,6 +7,7 @@ reveals nothing of classes it did not open.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,10 +47,27 @@ class TeacherIssued(BaseModel):
     token: str
 
 
+# What a teacher may set as the class's pace: a few seconds is no drawing, an hour no game.
+MIN_PACE_S, MAX_PACE_S = 10.0, 300.0
+MAX_PACE_STAGES = 10
+
+
+class ClassroomPace(BaseModel):
+    """The teacher's time per drawing and drawings per game for the class (null: defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+    time_limit_s: float | None = Field(None, ge=MIN_PACE_S, le=MAX_PACE_S,
+                                       description="seconds per drawing, instead of the age band's")
+    stages: int | None = Field(None, ge=1, le=MAX_PACE_STAGES,
+                               description="drawings per game, instead of the age band's")
+
+
 class ClassroomCreate(BaseModel):
     name: str = Field(..., min_length=1, max_length=64)
     category: str = Field(..., min_length=1, max_length=64)
     age_band: Literal["3-4", "5-6", "7-8"] | None = None
+    time_limit_s: float | None = Field(None, ge=MIN_PACE_S, le=MAX_PACE_S)
+    stages: int | None = Field(None, ge=1, le=MAX_PACE_STAGES)
 
 
 class ClassroomPublic(BaseModel):
@@ -61,6 +79,8 @@ class ClassroomPublic(BaseModel):
     expires_at_s: int
     max_tablets: int
     join_path: str  # the tablet page preset with the code (the QR code opens it)
+    time_limit_s: float | None = None  # the teacher's pace (null: the age band's)
+    stages: int | None = None
 
 
 class RoundStart(BaseModel):
@@ -108,6 +128,7 @@ def _public(room: Classroom, request: Request) -> ClassroomPublic:
         code=room.code, name=room.name, category=room.category, age_band=room.age_band,
         opened_at_s=room.opened_at_s, expires_at_s=room.expires_at_s,
         max_tablets=request.app.state.settings.class_max_tablets, join_path=join_path(room.code),
+        time_limit_s=room.time_limit_s, stages=room.stage_count,
     )
 
 
@@ -146,8 +167,24 @@ async def open_classroom(body: ClassroomCreate, request: Request,
     info = await request.app.state.access.classes.open(name=body.name, ttl_s=settings.class_ttl_s)
     room = Classroom(code=info.code, teacher_id=teacher.teacher_id, name=body.name,
                      category=body.category, age_band=body.age_band,
-                     opened_at_s=info.opened_at_s, expires_at_s=info.expires_at_s)
+                     opened_at_s=info.opened_at_s, expires_at_s=info.expires_at_s,
+                     time_limit_s=body.time_limit_s, stage_count=body.stages)
     await rooms.add(room)
+    return _public(room, request)
+
+
+@router.patch("/teacher/classes/{code}")
+async def pace_classroom(code: str, body: ClassroomPace, request: Request,
+                         teacher: Teacher = Depends(require_teacher),
+                         rooms: Classrooms = Depends(classrooms)) -> ClassroomPublic:
+    """Change the class's time per drawing and drawings per game; games started from now on
+    play by it (a game in progress keeps its own). A field left out is kept; null resets it."""
+    room = await owned_class(code, teacher, rooms)
+    given = body.model_fields_set
+    room = replace(room,
+                   time_limit_s=body.time_limit_s if "time_limit_s" in given else room.time_limit_s,
+                   stage_count=body.stages if "stages" in given else room.stage_count)
+    await rooms.update(room)
     return _public(room, request)
 
 

@@ -98,7 +98,10 @@
     const f = ev.target;
     try {
       const r = await api("POST", "/api/v1/teacher/classes",
-        { name: f.name.value.trim(), category: f.category.value, age_band: f.age_band.value });
+        { name: f.name.value.trim(), category: f.category.value, age_band: f.age_band.value,
+          // empty: the age band's numbers (the server's measured defaults)
+          time_limit_s: f.time_limit_s.value ? Number(f.time_limit_s.value) : null,
+          stages: f.stages.value ? Number(f.stages.value) : null });
       showError("#open-error", "");
       await showRoom(await r.json());
     } catch (e) {

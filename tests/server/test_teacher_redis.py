@@ -57,3 +57,20 @@ async def test_the_roster_channel_reaches_a_subscriber_of_another_process(client
         assert first == {"type": "tiles", "tiles": [{"x": 1}]}, "only the class's own channel"
     finally:
         await second.aclose()
+
+
+async def test_a_pace_changed_on_one_process_is_read_on_another_and_keeps_the_expiry(client):
+    import dataclasses
+    import time
+
+    rooms, other = Classrooms(client), Classrooms(client)
+    room = Classroom("PAC234", "t-1", "해바라기반", "animals", "3-4", 1000, int(time.time()) + 600)
+    await rooms.add(room)
+    ttl = await client.ttl("dq:classroom:meta:PAC234")
+    await rooms.update(dataclasses.replace(room, time_limit_s=75.0, stage_count=2))
+    seen = await other.get("PAC234")
+    assert seen is not None and (seen.time_limit_s, seen.stage_count) == (75.0, 2)
+    assert 0 < await client.ttl("dq:classroom:meta:PAC234") <= ttl
+    await rooms.remove(room)  # a closed class is not brought back by a late change
+    await other.update(dataclasses.replace(room, stage_count=3))
+    assert await other.get("PAC234") is None
