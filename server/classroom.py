@@ -11,6 +11,7 @@ Kept in Redis when the server runs on it (every process sees the same classes), 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -178,6 +179,39 @@ class Classrooms:
             return
         if code in self._classes:
             self._games.setdefault(code, {})[player_id] = game_id
+
+    #: What an erasure reports this holder's removals as (legacy_bridge.results.privacy).
+    erasure_name = "class_seats"
+
+    async def forget_player(self, player_id: str) -> int:
+        """Erase the player's pseudonymous id from every class's seats and game lists
+        (privacy); returns in how many classes it sat.
+
+        The seat itself stays taken under a meaningless name: seats are numbered by how many
+        were given, so freeing one would hand its number to the next tablet twice over.
+        """
+        tombstone = f"erased-{secrets.token_hex(8)}"
+        if self._redis is not None:
+            found = 0
+            async for key in self._redis.scan_iter(match=self._key("seats", "*"), count=500):
+                number = await self._redis.hget(key, player_id)
+                if number is None:
+                    continue
+                code = key.decode()[len(self._key("seats", "")):]
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hdel(key, player_id)
+                    pipe.hset(key, tombstone, number)
+                    pipe.hdel(self._key("games", code), player_id)
+                    await pipe.execute()
+                found += 1
+            return found
+        found = 0
+        for code, seats in self._seats.items():
+            if player_id in seats:
+                seats[tombstone] = seats.pop(player_id)
+                self._games.get(code, {}).pop(player_id, None)
+                found += 1
+        return found
 
     async def games(self, code: str) -> dict[str, str]:
         """Player id -> newest game id, for the class's tablets that played."""

@@ -216,8 +216,9 @@ class LocalStores:
     redis: Any | None = None
     outbox_streams: tuple[str, ...] = (DEFAULT_OUTBOX_STREAM,)
     outbox_files: tuple[Path, ...] = ()
-    # Other holders of a child's drawings (the server's class gallery): each has
-    # `async forget_player(player_id) -> int`, how many drawings it erased.
+    # Other holders of a child's drawings or id (the server's class gallery, the classes'
+    # seats): each has `async forget_player(player_id) -> int`, how many it erased, and may
+    # name itself in the report (`erasure_name`, default "class_gallery").
     drawing_keepers: tuple[Any, ...] = ()
 
 
@@ -340,7 +341,8 @@ async def _clean_local(local: LocalStores | None, player_id: str, erase: bool,
     if local.store is not None:
         await _clean_live_store(local.store, player_id, report)
     for keeper in local.drawing_keepers:  # before the scrub, so their bytes go too
-        report.add("class_gallery", await keeper.forget_player(player_id))
+        report.add(getattr(keeper, "erasure_name", "class_gallery"),
+                   await keeper.forget_player(player_id))
 
 
 async def _scrub(engine: AsyncEngine, local: LocalStores | None,

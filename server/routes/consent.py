@@ -70,11 +70,13 @@ def get_local_stores(request: Request,
     services = getattr(state, "services", None)
     store = getattr(getattr(services, "games", None), "store", None)
     redis = getattr(store, "client", None) if store is not None else None
-    gallery = getattr(state, "gallery", None)  # the class gallery keeps drawings for a day
+    # The class gallery keeps drawings for a day; the classes keep seats by pseudonymous id.
+    keepers = tuple(k for k in (getattr(state, "gallery", None), getattr(state, "classrooms", None))
+                    if k is not None)
     return privacy.LocalStores(
         store=store, redis=redis,
         outbox_files=(Path(settings.data_dir) / "results-outbox.sqlite3",),
-        drawing_keepers=(gallery,) if gallery is not None else ())
+        drawing_keepers=keepers)
 
 
 def _player(player_id: str) -> str:

@@ -74,3 +74,22 @@ async def test_a_pace_changed_on_one_process_is_read_on_another_and_keeps_the_ex
     await rooms.remove(room)  # a closed class is not brought back by a late change
     await other.update(dataclasses.replace(room, stage_count=3))
     assert await other.get("PAC234") is None
+
+
+async def test_erasing_a_player_takes_its_id_out_of_every_class_but_keeps_the_numbers(client):
+    rooms, other = Classrooms(client), Classrooms(client)
+    for code in ("ERA234", "ERB234"):
+        await rooms.add(Classroom(code, "t-1", "반", "animals", None, 1000, 10**10))
+        for p in ("kid-a", "kid-b"):
+            await rooms.seat(code, p, max_tablets=5, ttl_s=60)
+            await rooms.note_game(code, p, f"g-{code}-{p}")
+    assert await other.forget_player("kid-a") == 2
+    for code in ("ERA234", "ERB234"):
+        seats = await rooms.seats(code)
+        assert "kid-a" not in seats and sorted(seats.values()) == [1, 2]
+        assert await rooms.games(code) == {"kid-b": f"g-{code}-kid-b"}
+        assert await rooms.seat(code, "kid-c", max_tablets=5, ttl_s=60) == 3
+    for key in await client.keys("dq:classroom:*"):
+        if await client.type(key) == b"hash":
+            assert b"kid-a" not in b"".join(await client.hkeys(key)), key
+    assert await other.forget_player("kid-a") == 0

@@ -267,7 +267,15 @@ def test_erasing_a_child_erases_its_drawings_in_the_class_gallery(tmp_path):
                            headers={"Authorization": "Bearer consent-secret"})
         assert r.status_code == 200, r.text
         assert r.json()["deleted"]["class_gallery"] == 2
+        assert r.json()["deleted"]["class_seats"] == 1
         assert client.portal.call(gallery.entries, code) == {}
+        rooms = client.app.state.classrooms
+        seats = client.portal.call(rooms.seats, code)
+        assert "player-0001" not in seats and list(seats.values()) == [1], "the seat stays taken"
+        assert "player-0001" not in client.portal.call(rooms.games, code)
+        # The next tablet gets the next number, not the erased child's.
+        r = client.post("/api/v1/join", json={"player_id": "player-0002", "code": code})
+        assert r.status_code == 200 and r.json()["seat"] == 2, r.text
         view = client.get(f"/api/v1/teacher/classes/{code}/gallery", headers=auth).json()
         assert view["count"] == 0, "nothing of the child is left to show"
 
