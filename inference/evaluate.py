@@ -72,6 +72,40 @@ class ModelRunner:
         return np.concatenate(out)
 
 
+    def predict_drawings(self, drawings: Sequence[Any]) -> np.ndarray:
+        """Probabilities for drawings in Google's column format, rasterised as this model's
+        card says."""
+        if len(drawings) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return self.predict(np.stack([rasterize(d, self.spec, fmt="columns") for d in drawings]))
+
+
+class EnsembleRunner:
+    """Several models over the same labels, each on its own raster: the normalised geometric
+    mean of their probabilities. For measuring what an ensemble would buy (`--model a+b`);
+    the server serves one model."""
+
+    def __init__(self, members: Sequence[ModelRunner]) -> None:
+        if not members or any(m.labels != members[0].labels for m in members):
+            raise ValueError("an ensemble's models must have the same labels in the same order")
+        self.members = list(members)
+        self.labels = members[0].labels
+        self.spec: dict[str, Any] | None = None  # no single raster: no bitmap evaluation
+
+    def predict_drawings(self, drawings: Sequence[Any]) -> np.ndarray:
+        log_p = sum(np.log(m.predict_drawings(drawings) + 1e-7) for m in self.members)
+        p = np.exp(log_p / len(self.members))
+        return p / p.sum(axis=1, keepdims=True)
+
+
+def runner_for(models_dir: Path, name: str, runtime: str = "tflite") -> ModelRunner | EnsembleRunner:
+    """The model `name` under `models_dir` (or a path), or an ensemble for `a+b+...`."""
+    names = [n for n in name.split("+") if n]
+    if len(names) == 1:
+        return ModelRunner(models_dir / names[0], runtime)
+    return EnsembleRunner([ModelRunner(models_dir / n, runtime) for n in names])
+
+
 def mask_probs(probs: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     """Keep the category's columns and renormalise (what the pool does)."""
     sub = probs[:, list(columns)]
@@ -95,7 +129,7 @@ def topk_metrics(probs: np.ndarray, y: np.ndarray, n_labels: int) -> dict[str, A
 
 
 def early_curve(
-    runner: ModelRunner, drawings: Sequence[Any], y: np.ndarray, columns: Sequence[int], threshold: float = DEFAULT_THRESHOLD
+    runner: ModelRunner | EnsembleRunner, drawings: Sequence[Any], y: np.ndarray, columns: Sequence[int], threshold: float = DEFAULT_THRESHOLD
 ) -> dict[str, Any]:
     """Share of drawings recognised (target top-1 with p >= threshold, within the category) after
     the first 25/50/75/100% of their strokes; also plain top-1 at each point."""
@@ -103,8 +137,8 @@ def early_curve(
         return {"fractions": list(FRACTIONS), "recognized": [], "top1": [], "threshold": threshold, "n": 0}
     recognised, top1 = [], []
     for f in FRACTIONS:
-        imgs = np.stack([rasterize(d[: max(1, int(np.ceil(f * len(d))))], runner.spec, fmt="columns") for d in drawings])
-        p = mask_probs(runner.predict(imgs), columns)
+        prefixes = [d[: max(1, int(np.ceil(f * len(d))))] for d in drawings]
+        p = mask_probs(runner.predict_drawings(prefixes), columns)
         best = p.argmax(axis=1)
         hit = best == y
         recognised.append(float((hit & (p[np.arange(len(y)), best] >= threshold)).mean()))
@@ -174,7 +208,7 @@ def evaluate(
         only = tuple(proxy_distortions or DISTORTIONS)
         strokes = {w: child_proxy_set(ds, strength=proxy_strength, distortions=only) for w, ds in strokes.items()}
     bitmaps = {} if (child_proxy or unrecognized_only) else _collect_bitmaps(data)
-    runners: dict[str, ModelRunner] = {}
+    runners: dict[str, ModelRunner | EnsembleRunner] = {}
     result: dict[str, Any] = {"data": str(data), "threshold": threshold, "runtime": runtime, "categories": {},
                               "child_proxy": child_proxy, "unrecognized_only": unrecognized_only,
                               "proxy_strength": proxy_strength if child_proxy else None,
@@ -183,7 +217,7 @@ def evaluate(
     for cat in categories:
         name = cat["model"]
         if name not in runners:
-            runners[name] = ModelRunner(models_dir / name, runtime)
+            runners[name] = runner_for(models_dir, name, runtime)
         runner = runners[name]
         labels = [t["label"] for t in cat["topics"] if t["label"] in runner.labels]
         columns = [runner.labels.index(l) for l in labels]
@@ -201,14 +235,13 @@ def evaluate(
         y = np.asarray(ys, dtype=np.int64)
         entry: dict[str, Any] = {"model": name, "labels": labels}
         if drawings:
-            imgs = np.stack([rasterize(d, runner.spec, fmt="columns") for d in drawings])
-            m = topk_metrics(mask_probs(runner.predict(imgs), columns), y, len(labels))
+            m = topk_metrics(mask_probs(runner.predict_drawings(drawings), columns), y, len(labels))
             entry["strokes"] = {
                 "n": m["n"], "top1": m["top1"], "top3": m["top3"],
                 "per_class_top1": {labels[c]: v for c, v in m["per_class_top1"].items() if v is not None},
                 "early_recognition": early_curve(runner, drawings, y, columns, threshold),
             }
-        if bm and runner.spec.get("size") == 28 and len(runner.spec.get("channels", [])) == 1:
+        if bm and runner.spec is not None and runner.spec.get("size") == 28 and len(runner.spec.get("channels", [])) == 1:
             x = np.concatenate(bm).astype(np.float32)[..., None] / 255.0
             m = topk_metrics(mask_probs(runner.predict(x), columns), np.asarray(bys), len(labels))
             entry["bitmaps"] = {"n": m["n"], "top1": m["top1"], "top3": m["top3"]}
@@ -245,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--proxy-only", default=None,
                     help="with --child-proxy: only these distortions, comma-separated (missing, proportions, floating, shaky, scribble, tilt)")
     ap.add_argument("--unrecognized-only", action="store_true", help="only drawings marked recognized: false (Google's misses)")
-    ap.add_argument("--model", default=None, help="serve every category with this model directory instead of the file's")
+    ap.add_argument("--model", default=None, help="serve every category with this model directory instead of the file's; "
+                         "'a+b' measures the ensemble of a and b (same labels, each its own raster)")
     args = ap.parse_args(argv)
     if not args.data.exists():
         print(f"no such data folder: {args.data}", file=sys.stderr)
