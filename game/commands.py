@@ -90,8 +90,15 @@ class EndClassRound:
     round_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class EndGame:
+    """The game ends now, completed with the stages played so far (the teacher closed the
+    class): a stage being drawn ends as a time-out would, its drawing kept; a finished game is
+    left as it is."""
+
+
 Command = (StrokeChunk | Skip | GuessResult | Tick | Connected | Disconnected | StartClassRound
-           | EndClassRound)
+           | EndClassRound | EndGame)
 
 
 # --- events (for the tablet; `server.protocol` turns them into messages)

@@ -20,6 +20,7 @@ from game.commands import (
     Connected,
     Disconnected,
     EndClassRound,
+    EndGame,
     Event,
     GameFinished,
     GuessResult,
@@ -149,6 +150,11 @@ def handle(state: GameState, command: Command, *, now_ms: int, rules: GameRules)
         case EndClassRound():
             if state.phase == Phase.DRAWING and state.round_id == command.round_id:
                 _end_stage(state, StageOutcome.TIMEOUT, now_ms, rules, transition)
+        case EndGame():
+            if state.phase == Phase.DRAWING:
+                _end_stage(state, StageOutcome.TIMEOUT, now_ms, rules, transition, last=True)
+            elif state.phase == Phase.INTERMISSION:
+                _finish(state, GameOutcome.COMPLETED, now_ms, transition)
         case Disconnected() if state.phase == Phase.FINISHED:
             if state.record_at_ms is not None:
                 _record(state, transition)  # its tablet has left: no late stroke will come
@@ -523,9 +529,10 @@ def _close_stage(state: GameState, outcome: StageOutcome, now_ms: int) -> StageS
 
 def _end_stage(
     state: GameState, outcome: StageOutcome, now_ms: int, rules: GameRules, transition: Transition,
-    *, next_at_ms: int | None = None,
+    *, next_at_ms: int | None = None, last: bool = False,
 ) -> None:
-    """End the stage being drawn; the next one starts after the intermission (or `next_at_ms`)."""
+    """End the stage being drawn; the next one starts after the intermission (or `next_at_ms`),
+    unless it is the last (or `last`: the game ends with it)."""
     _close_stage(state, outcome, now_ms)
     if rules.late_stroke_window_ms > 0:
         state.late_stage = state.stage
@@ -534,7 +541,7 @@ def _end_stage(
         state.late_until_ms = now_ms + rules.late_stroke_window_ms
     transition.changed = True
     transition.effects.append(StageEnded(state.stage, outcome))
-    last = state.stage + 1 >= state.stage_count
+    last = last or state.stage + 1 >= state.stage_count
     if not last:
         state.phase = Phase.INTERMISSION
         state.deadline_ms = next_at_ms if next_at_ms is not None else now_ms + rules.intermission_ms

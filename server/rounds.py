@@ -20,7 +20,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from game.commands import EndClassRound, StartClassRound
+from game.commands import EndClassRound, EndGame, StartClassRound
 from game.errors import GameError
 from game.rules import GameRules
 from game.service import GameService
@@ -218,6 +218,27 @@ class ClassRounds:
             return  # it cannot take the round: it plays its own stages
         if self.on_local_transition is not None and transition.changed:
             self.on_local_transition(state, transition)
+
+    async def end_games(self, room: Classroom) -> int:
+        """End every unfinished game of the class now (the teacher closes it): each tablet gets
+        its stage's result and `game_over`, on whichever process it is. Returns how many ended."""
+        games = await self.rooms.games(room.code)
+        limit = asyncio.Semaphore(FAN_OUT_PARALLEL)
+
+        async def one(game_id: str) -> bool:
+            async with limit:
+                try:
+                    state, transition = await self.games.command(game_id, EndGame())
+                except GameError:  # gone already
+                    return False
+                except Exception as exc:  # the store away for one game must not stop the rest
+                    log.warning("closing class %s: game %s failed: %r", room.code, game_id, exc)
+                    return False
+            if self.on_local_transition is not None and transition.changed:
+                self.on_local_transition(state, transition)
+            return transition.changed
+
+        return sum(await asyncio.gather(*(one(g) for g in games.values())))
 
     async def _fan_out(self, room: Classroom, command: StartClassRound | EndClassRound,
                        ) -> list[dict[str, Any]]:

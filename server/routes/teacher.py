@@ -218,6 +218,9 @@ async def close_classroom(code: str, request: Request, teacher: Teacher = Depend
     """Close the class: its join code stops working and its tablets' sessions end."""
     room = await owned_class(code, teacher, rooms)
     await request.app.state.access.classes.close(room.code)
+    # Its games end before the class is forgotten (the game list goes with it): every tablet
+    # hears its drawing praised and the game over, then its session no longer plays.
+    await request.app.state.rounds.end_games(room)
     await rooms.remove(room)
     await request.app.state.gallery.forget_class(room.code)  # its drawings go with it
     await request.app.state.rounds.book.forget(room.code)

@@ -180,3 +180,29 @@ def test_a_game_that_cannot_take_the_round_plays_its_own_stages(command):
                                rules=RULES, now_ms=1000, canvas_width=800, canvas_height=600,
                                class_round=command)
     assert "round" not in t.events[0].data and state.stage_count == 5 and state.round_id is None
+
+
+def test_end_game_ends_a_drawn_stage_as_a_timeout_and_the_game_completed():
+    from game.commands import EndGame
+    from game.records import GameOutcome
+
+    state = start()
+    engine.handle(state, chunk(0, 0, [(1, 1, 0), (2, 2, 10)], end=True), now_ms=1000, rules=RULES)
+    assert state.stage_count > 1
+    t = engine.handle(state, EndGame(), now_ms=2_000, rules=RULES)
+    assert state.phase == Phase.FINISHED and state.outcome == GameOutcome.COMPLETED
+    assert [s.outcome for s in state.stages] == [StageOutcome.TIMEOUT]
+    assert state.stages[0].stroke_count == 1, "the drawing is kept"
+    assert [e.type for e in t.events] == ["stage_result", "game_over"]
+    assert engine.handle(state, EndGame(), now_ms=3_000, rules=RULES).changed is False
+
+
+def test_end_game_in_an_intermission_completes_it_with_the_stages_played():
+    from game.commands import EndGame
+
+    state = start()
+    engine.handle(state, Skip(0), now_ms=1000, rules=RULES)
+    assert state.phase == Phase.INTERMISSION
+    t = engine.handle(state, EndGame(), now_ms=1500, rules=RULES)
+    assert [e.type for e in t.events] == ["game_over"] and state.phase == Phase.FINISHED
+    assert [s.outcome for s in state.stages] == [StageOutcome.SKIPPED]

@@ -138,3 +138,20 @@ def test_closing_the_class_tells_the_page_and_ends_the_tablets_sessions(app_clie
         with pytest.raises(WebSocketDisconnect) as closed:
             tablet.receive_json()
         assert closed.value.code == 1008
+
+
+def test_closing_the_class_ends_a_drawing_tablets_game_with_its_drawing_praised(app_client):
+    auth = teacher(app_client)
+    code = open_class(app_client, auth)["code"]
+    session = join(app_client, "player-0001", code)
+    with app_client.websocket_connect("/ws/play") as tablet:
+        tablet.send_json({**HELLO, "session_token": session})
+        start = receive_until(tablet, "stage_start")
+        assert start["stage_count"] > 1, "the game has stages left to cut short"
+        tablet.send_json(stroke())
+        receive_until(tablet, "ack")
+        assert app_client.delete(f"/api/v1/teacher/classes/{code}", headers=auth).status_code == 204
+        result = receive_until(tablet, "stage_result")
+        assert result["stage"] == 0 and result["outcome"] == "timeout"  # praised, not failed
+        over = receive_until(tablet, "game_over")
+        assert [s["outcome"] for s in over["stages"]] == ["timeout"]
