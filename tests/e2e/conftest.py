@@ -11,6 +11,7 @@ import pytest
 from inference.api import RecognizeRequest
 from tests.utils.drawings import Drawing, fit_to_canvas, raw_drawings
 from tests.utils.server_process import REPO_ROOT, ServerProcess
+from tests.utils.mariadb import scratch_database
 from tests.utils.throwaway_redis import ThrowawayRedis
 
 CANVAS = (1024, 768)
@@ -109,24 +110,8 @@ def best_category(recognised: dict[str, dict[str, Drawing]]) -> str:
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
     """A fresh database of its own on the shared MariaDB (dropped afterwards)."""
-    import uuid
-
-    import pymysql
-
-    try:
-        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
-                               connect_timeout=5)
-    except pymysql.MySQLError:
-        pytest.fail("MariaDB on 127.0.0.1:3306 is down: run scripts/ensure_services.sh")
-    name = f"dq_e2e_{uuid.uuid4().hex[:12]}"
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        yield f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with scratch_database("dq_e2e") as url:
+        yield url
 
 
 def mariadb_rows(url: str, sql: str, *, until: Callable[[list[tuple]], bool],

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from game.records import FinishedGame, GameOutcome, GuessSnapshot, StageOutcome, StageRecord
 from legacy_bridge.standin import StandinServer, StandinState
 from legacy_bridge.standin.app import category, topic
+from tests.utils.mariadb import scratch_database
 
-MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -84,18 +84,8 @@ def _mariadb_up(host: str, port: int) -> bool:
 
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
-    if not _mariadb_up(MARIADB_HOST, MARIADB_PORT):
-        pytest.fail("MariaDB on 127.0.0.1:3306 is down: run scripts/ensure_services.sh")
-    name = f"dq_bridge_{uuid.uuid4().hex[:12]}"
-    conn = pymysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="")
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    try:
-        yield f"mysql+aiomysql://root@{MARIADB_HOST}:{MARIADB_PORT}/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with scratch_database("dq_bridge") as url:
+        yield url
 
 
 # --- a throwaway MariaDB this test may stop and start

@@ -4,10 +4,8 @@ SQLite file per test. Both migrated with the project's Alembic migrations."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import pymysql
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,29 +21,17 @@ from legacy_bridge.results.tables import (
     stage_guesses,
     stages,
 )
+from tests.utils.mariadb import scratch_database
 
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 CHILD_FIRST = (drawing_strokes, drawings, stage_guesses, stages, games, players,
                research_consents, deletion_log, erasure_markers)
 
 
 @pytest.fixture(scope="session")
 def mariadb_session_url() -> Iterator[str]:
-    try:
-        conn = pymysql.connect(**MARIADB, connect_timeout=3)
-    except pymysql.MySQLError:
-        pytest.fail("MariaDB on 127.0.0.1:3306 is down: run scripts/ensure_services.sh")
-    name = f"dq_privacy_{uuid.uuid4().hex[:12]}"
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    url = f"mysql+aiomysql://root@127.0.0.1:3306/{name}"
-    try:
+    with scratch_database("dq_privacy") as url:
         upgrade(url)
         yield url
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
 
 
 @pytest.fixture(params=["mariadb", "sqlite"])
