@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
-from typing import Any
 
 from game.commands import (
     AppendGuess,
@@ -36,7 +35,7 @@ from game.errors import ProtocolViolation, UnknownCategory
 from game.records import GameOutcome, StageOutcome
 from game.rules import ClassPace, GameRules
 from game.state import GameState, Phase, StageSummary, TopicPlan
-from game.topics import Category
+from game.topics import Category, Topic
 
 #: The most stages a game may have, class rounds included (the Redis store expires a game's
 #: stage keys up to `game.store.redis.STAGE_KEYS_MAX`, 64; a school day never comes near).
@@ -61,7 +60,7 @@ def plan_topics(category: Category, *, rules: GameRules, seed: str, age_band: st
     stage_count = max(1, min(stage_count, len(category.topics)))
     chosen = random.Random(seed).sample(list(category.topics), stage_count)
 
-    def time_limit(t: Any) -> float:
+    def time_limit(t: Topic) -> float:
         if pace is not None and pace.time_limit_s is not None:
             return round(float(pace.time_limit_s), 1)
         return round(float(t.time_limit_s or rules.default_time_limit_s) * band.time_scale, 1)

@@ -71,7 +71,6 @@ class ModelRunner:
             out.append(self._interp.get_tensor(self._interp.get_output_details()[0]["index"]).copy())
         return np.concatenate(out)
 
-
     def predict_drawings(self, drawings: Sequence[Any]) -> np.ndarray:
         """Probabilities for drawings in Google's column format, rasterised as this model's
         card says."""

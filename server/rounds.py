@@ -20,11 +20,11 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from game.commands import EndClassRound, EndGame, StartClassRound
+from game.commands import Command, EndClassRound, EndGame, StartClassRound, Transition
 from game.errors import GameError
 from game.rules import GameRules
 from game.service import GameService
-from game.state import Phase, TopicPlan
+from game.state import GameState, Phase, TopicPlan
 from game.topics import Category
 from server.classroom import GAMES_KEEP_S, Classroom, Classrooms, avatar_of
 from server.roster import RosterHub
@@ -227,18 +227,26 @@ class ClassRounds:
 
         async def one(game_id: str) -> bool:
             async with limit:
-                try:
-                    state, transition = await self.games.command(game_id, EndGame())
-                except GameError:  # gone already
-                    return False
-                except Exception as exc:  # the store away for one game must not stop the rest
-                    log.warning("closing class %s: game %s failed: %r", room.code, game_id, exc)
-                    return False
-            if self.on_local_transition is not None and transition.changed:
-                self.on_local_transition(state, transition)
-            return transition.changed
+                applied = await self._apply(game_id, EndGame(), f"closing class {room.code}")
+            return not isinstance(applied, str) and applied[1].changed
 
         return sum(await asyncio.gather(*(one(g) for g in games.values())))
+
+    async def _apply(self, game_id: str, command: Command,
+                     doing: str) -> tuple[GameState, Transition] | str:
+        """Apply `command` to one game of the class: its new state and transition, or why not
+        (a game error's code, or "unavailable" when the store failed: logged, so that one game
+        does not stop the rest)."""
+        try:
+            state, transition = await self.games.command(game_id, command)
+        except GameError as exc:  # finished, another category, gone: it sits this out
+            return getattr(exc, "code", "game_gone")
+        except Exception as exc:
+            log.warning("%s: game %s failed: %r", doing, game_id, exc)
+            return "unavailable"
+        if self.on_local_transition is not None and transition.changed:
+            self.on_local_transition(state, transition)
+        return state, transition
 
     async def _fan_out(self, room: Classroom, command: StartClassRound | EndClassRound,
                        ) -> list[dict[str, Any]]:
@@ -254,16 +262,10 @@ class ClassRounds:
             emoji, animal = avatar_of(number)
             outcome: dict[str, Any] = {"seat": number, "avatar": emoji, "animal": animal}
             async with limit:
-                try:
-                    state, transition = await self.games.command(game_id, command)
-                except GameError as exc:  # finished, another category, gone: it sits this out
-                    code = getattr(exc, "code", "game_gone")
-                    return {**outcome, "changed": False, "reason": code}
-                except Exception as exc:  # the store away for one game must not stop the rest
-                    log.warning("round %s: game %s failed: %r", command.round_id, game_id, exc)
-                    return {**outcome, "changed": False, "reason": "unavailable"}
-            if self.on_local_transition is not None and transition.changed:
-                self.on_local_transition(state, transition)
+                applied = await self._apply(game_id, command, f"round {command.round_id}")
+            if isinstance(applied, str):
+                return {**outcome, "changed": False, "reason": applied}
+            state, transition = applied
             drawing = state.phase == Phase.DRAWING and state.round_id == command.round_id
             return {**outcome, "changed": transition.changed,
                     "reason": None if transition.changed else
