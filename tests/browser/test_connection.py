@@ -21,17 +21,22 @@ NET_SIGN_SHOWN = """() => { const n = document.querySelector('#net'); const r = 
     && r.top >= 0 && r.bottom <= innerHeight && r.width > 0 && !!n.querySelector('svg use'); }"""
 
 
-def test_a_real_socket_close_shows_the_reconnecting_picture_and_the_page_comes_back(
-        open_stage_server, page_for, cuttable_line, viewport) -> None:  # type: ignore[no-untyped-def]
-    _, w, h = viewport
-    line_ = cuttable_line(open_stage_server)
-    page = page_for(f"{line_.url}/?category={open_stage_server.category}", w, h)
+def play_and_draw_a_line(page) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+    """Start a game, draw one line and wait for its ack: the game id and the pad's box."""
     tap(page, "#play")
     page.wait_for_function("window.doodle.connected() && window.doodle.game.drawing", timeout=20000)
     game_id = page.evaluate("window.doodle.game.gameId")
     box = pad_box(page)
     draw_strokes(page, [line(box, 0.2, 0.3, 0.5, 0.3)])
     acked(page, 1)
+    return game_id, box
+
+def test_a_real_socket_close_shows_the_reconnecting_picture_and_the_page_comes_back(
+        open_stage_server, page_for, cuttable_line, viewport) -> None:  # type: ignore[no-untyped-def]
+    _, w, h = viewport
+    line_ = cuttable_line(open_stage_server)
+    page = page_for(f"{line_.url}/?category={open_stage_server.category}", w, h)
+    game_id, box = play_and_draw_a_line(page)
 
     line_.cut()  # the socket dies under the page: no close frame, no offline event
     page.wait_for_function(NET_SIGN_SHOWN, timeout=15000)
@@ -79,12 +84,7 @@ def test_strokes_finished_before_the_result_are_all_in_the_results_database(
     still on the tablet: after the reconnect they are acknowledged for that stage and recorded."""
     line_ = cuttable_line(quick_server)
     page = page_for(f"{line_.url}/?category={quick_server.category}", 1180, 820)
-    tap(page, "#play")
-    page.wait_for_function("window.doodle.connected() && window.doodle.game.drawing", timeout=20000)
-    game_id = page.evaluate("window.doodle.game.gameId")
-    box = pad_box(page)
-    draw_strokes(page, [line(box, 0.2, 0.3, 0.5, 0.3)])
-    acked(page, 1)
+    game_id, box = play_and_draw_a_line(page)
 
     line_.cut()
     page.wait_for_function(NET_SIGN_SHOWN, timeout=15000)
