@@ -57,6 +57,21 @@ def bake_temperature(model, temperature: float) -> None:
     layer.set_weights([kernel / temperature, bias / temperature])
 
 
+def bake_prior_correction(model, counts: np.ndarray) -> np.ndarray:
+    """Subtract log(class share in training) from the softmax layer's bias (logit adjustment,
+    Menon et al., 2021), so the model scores as if every label had been trained on equally often.
+
+    A child is asked to draw each topic equally often, but labels with extra drawings (sketch-rnn
+    sets, bitmap rows) are seen up to 5x as often in training, which would tilt every guess in
+    their category towards them. Returns the shift applied (a vector over the labels)."""
+    layer = model.get_layer("probs")
+    kernel, bias = layer.get_weights()
+    share = np.maximum(np.asarray(counts, dtype=np.float64), 1) / max(float(np.sum(counts)), 1.0)
+    shift = np.log(share) - np.log(share).mean()
+    layer.set_weights([kernel, bias - shift.astype(bias.dtype)])
+    return shift
+
+
 def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> dict:
     """Reliability table and expected calibration error (top-1 confidence against accuracy)."""
     edges = np.linspace(0, 1, bins + 1)

@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="keep simplified drawings marked recognized:false out of training (a real hard test set)")
     ap.add_argument("--calibrate", action="store_true", help="temperature-scale on the validation split, baked into the output layer")
     ap.add_argument("--bitmaps", action="store_true", help="also train on 28 px bitmap rows (.npy/.npz) of the labels")
+    ap.add_argument("--bitmaps-per-class", type=int, default=None, help="cap bitmap rows per label (default: --max-per-class)")
+    ap.add_argument("--balance-prior", action="store_true",
+                    help="remove the labels' unequal shares of training images from the output (logit adjustment)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.5, help="early-recognition probability threshold")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -279,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             x_parts.append(xa)
             y_parts.append(tr_y[idx])
     if args.bitmaps and spec["size"] == 28 and spec["channels"] == ["ink"]:
-        cap = args.max_per_class or 10**9
+        cap = args.bitmaps_per_class or args.max_per_class or 10**9
         for i, l in enumerate(labels):
             if data[l].bitmaps:
                 b = np.concatenate(data[l].bitmaps)[:cap]
@@ -330,6 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         history = {k: [float(x) for x in v] for k, v in h.history.items()}
     bar.bar.close()
     train_s = time.time() - t0
+    prior: dict[str, Any] | None = None
+    if args.balance_prior:
+        from inference.training.calibration import bake_prior_correction
+
+        seen = np.bincount(y_train, minlength=n_out) + (np.bincount(fresh[0][1], minlength=n_out) if fresh else 0)
+        shift = bake_prior_correction(model, seen)
+        prior = {"images_per_epoch": {l: int(seen[i]) for i, l in enumerate(labels)},
+                 "max_shift": float(np.abs(shift).max())}
+        print(f"[train] prior correction baked in (largest logit shift {prior['max_shift']:.2f})", file=sys.stderr)
     calibration: dict[str, Any] | None = None
     if args.calibrate and len(x_val):
         from inference.training.calibration import bake_temperature, fit_temperature
@@ -425,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"({args.test_per_class}/class, seeded), raw drawings with timing held out entirely."),
             "train_per_class": {l: len(split.train[l]) for l in labels},
         },
+        **({"prior_correction": prior} if prior else {}),
         "dataset_credit": DATASET_CREDIT,
         "license_note": "Trained on the Quick, Draw! dataset by Google, licensed CC BY 4.0.",
     }

@@ -8,7 +8,7 @@ import numpy as np
 
 from inference.child_proxy import PROXY_SEED, child_proxy_drawing, child_proxy_set
 from inference.raster import rasterize
-from inference.training.calibration import bake_temperature, fit_temperature, reliability
+from inference.training.calibration import bake_prior_correction, bake_temperature, fit_temperature, reliability
 from inference.training.childlike import childlike_rasters, childlike_strokes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "quickdraw"
@@ -79,6 +79,24 @@ def test_baked_temperature_equals_dividing_the_logits() -> None:
     want = np.power(p, 0.5)
     want /= want.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-5)
+
+
+def test_prior_correction_divides_each_probability_by_its_labels_training_share() -> None:
+    import keras
+
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="probs")(inp))
+    x = np.random.default_rng(2).normal(size=(6, 3)).astype(np.float32)
+    p = model.predict(x, verbose=0)
+    counts = np.array([1500, 310, 310, 620])  # a sketch-rnn class, two plain ones, one with bitmaps
+    shift = bake_prior_correction(model, counts)
+    want = p / counts
+    want /= want.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, atol=1e-5)
+    assert shift[0] > 0 > shift[1] and abs(shift.mean()) < 1e-9
+    before = model.predict(x, verbose=0)
+    bake_prior_correction(model, [7, 7, 7, 7])  # equal shares: nothing changes
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
 
 
 def test_each_distortion_can_be_measured_alone_and_none_is_the_drawing_itself() -> None:

@@ -47,6 +47,7 @@ def test_tiny_training_writes_a_complete_model_dir(tmp_path: Path, capsys) -> No
 def test_tiny_training_with_every_class_childlike_augmentation_and_calibration(tmp_path: Path) -> None:
     rc = train_main(["--tiny", "--data", str(FIXTURES), "--all-classes", "--hold-out-unrecognized",
                      "--aug", "childlike", "--fresh-aug", "--label-smoothing", "0.1", "--calibrate",
+                     "--bitmaps", "--balance-prior",
                      "--out", str(tmp_path), "--name", "smoke_all"])
     assert rc == 0
     d = tmp_path / "smoke_all"
@@ -55,6 +56,10 @@ def test_tiny_training_with_every_class_childlike_augmentation_and_calibration(t
     card = json.loads((d / "card.json").read_text())
     assert card["augmentation"] == {"kind": "childlike", "fresh_each_epoch": True, "fraction": 1.0, "label_smoothing": 0.1,
                                     "missing": 0.35, "drop_rate": 0.3}
+    # the labels' unequal shares of training images are taken out again
+    seen = np.array(list(card["prior_correction"]["images_per_epoch"].values()), dtype=float)
+    logs = np.log(seen / seen.sum())
+    assert np.isclose(card["prior_correction"]["max_shift"], np.abs(logs - logs.mean()).max(), atol=1e-4) and seen.std() > 0
     m = card["metrics"]
     assert m["calibration"]["temperature"] > 0 and 0 <= m["calibration"]["test_ece_after"] <= 1
     assert (d / "reliability.png").is_file()
