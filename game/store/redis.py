@@ -1,8 +1,9 @@
 """The Redis game store: games shared by any number of server processes, surviving restarts.
 
-Each transition is a WATCH/MULTI/EXEC compare-and-set on the game's key; the state, the appended
-points and guesses, the deadline index and the PUBLISH of its events go in the same MULTI, so
-subscribers see events in commit order whichever process committed them.
+Each transition is a compare-and-set on the game's key, one Lua script call: the state, the
+appended points and guesses, the deadline index and the PUBLISH of its events are written by the
+same script, so subscribers see events in commit order whichever process committed them. Calls
+made at the same moment by many games share one pipeline (`_pipeline.AutoPipeline`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from game.errors import GameNotFound
 from game.records import GuessSnapshot
 from game.state import GameState
 from game.store import _codec
+from game.store._pipeline import AutoPipeline
 from game.store._queue import iterate
 from game.store.base import RESYNC, Mutation, Point
 
@@ -56,7 +58,9 @@ class RedisStore:
         self._redis = client
         self._subs = _Subscriptions(client)
         self._apply_script = client.register_script(_APPLY_LUA)
-        self._states: OrderedDict[str, bytes] = OrderedDict()  # game id -> state last seen
+        # game id -> the state last seen, as stored and decoded
+        self._states: OrderedDict[str, tuple[bytes, GameState]] = OrderedDict()
+        self._pipeline = AutoPipeline(client)
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 2000,
@@ -82,7 +86,7 @@ class RedisStore:
             pipe.sadd(keys.player_games(state.player_id), state.game_id)
             self._queue_effects(pipe, state, transition)
             await pipe.execute()
-        self._remember(state.game_id, raw)
+        self._remember(state.game_id, raw, state)
 
     async def load(self, game_id: str) -> GameState | None:
         raw = await self._redis.get(keys.game(game_id))
@@ -96,48 +100,51 @@ class RedisStore:
         """Compare-and-set in one round trip: a Lua script writes the new state and its effects
         only if the stored state is still the one `mutate` saw, else hands back the newer one.
 
-        The state this process last wrote or read is cached, so a command usually costs one
-        EVALSHA instead of WATCH, GET and MULTI/EXEC (the round trips were most of the time a
-        Redis-backed server spent per stroke chunk). A cached state is never trusted for a
-        refusal or a no-op: those are checked against Redis first.
+        The state this process last wrote or read is cached, bytes and decoded, so a command
+        usually costs one script call (shared with other games' calls in one pipeline,
+        `_pipeline.AutoPipeline`) and a clone instead of WATCH, GET and MULTI/EXEC and a decode.
+        A cached state is never trusted for a refusal or a no-op: those are checked against
+        Redis first.
         """
         key = keys.game(game_id)
-        raw = self._states.get(game_id)
-        cached = raw is not None
-        if raw is None:
-            raw = await self._redis.get(key)
+        entry = self._states.get(game_id)
+        cached = entry is not None
+        raw, base = entry if entry is not None else (await self._redis.get(key), None)
         while True:
             if raw is None:
                 self._states.pop(game_id, None)
                 raise GameNotFound(f"no game {game_id}")
-            state = _codec.load_state(raw)
+            # A clone, as the in-process store does: a refused mutation leaves the cache as it was.
+            state = base.clone() if base is not None else _codec.load_state(raw)
             try:
                 transition = mutate(state)
             except Exception:
                 if cached:
                     cached, fresh = False, await self._redis.get(key)
                     if fresh != raw:
-                        raw = fresh
+                        raw, base = fresh, None
                         continue
                 raise
             if not transition.changed:
                 if cached:
                     cached, fresh = False, await self._redis.get(key)
                     if fresh != raw:
-                        raw = fresh
+                        raw, base = fresh, None
                         continue
                 return state, transition
             new_raw = _codec.dump_state(state)
             done, current = await self._cas(keys=[key], args=[
                 raw, new_raw, *self._effect_ops(state, transition)])
             if done:
-                self._remember(game_id, new_raw)
+                self._remember(game_id, new_raw, state)
                 return state, transition
-            raw, cached = current, False  # another process was first: apply to the newer state
+            raw, base, cached = current, None, False  # another process was first: apply to the newer state
 
-    def _remember(self, game_id: str, raw: bytes) -> None:
+    def _remember(self, game_id: str, raw: bytes, state: GameState) -> None:
+        """Cache the state as committed; `state` is shared with the caller, who only reads it
+        (the next command mutates a clone)."""
         states = self._states
-        states[game_id] = _codec.kept(raw)
+        states[game_id] = (_codec.kept(raw), state)
         states.move_to_end(game_id)
         if len(states) > STATE_CACHE_MAX:
             states.popitem(last=False)
@@ -169,7 +176,7 @@ class RedisStore:
         return ops
 
     async def _cas(self, *, keys: list[str], args: list) -> tuple[bool, bytes | None]:
-        result = await self._apply_script(keys=keys, args=args)
+        result = await self._pipeline.run(self._apply_script, keys, args)
         return result[0] == 1, (result[1] if len(result) > 1 else None)
 
     @staticmethod
@@ -268,6 +275,7 @@ class RedisStore:
             return False
 
     async def aclose(self) -> None:
+        await self._pipeline.aclose()
         await self._subs.aclose()
         await self._redis.aclose()
 
@@ -313,7 +321,7 @@ class _Subscriptions:
         backoff_s = 0.05
         while True:
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                message = await self._pubsub.get_message(timeout=None)  # blocking: no timer per message
                 backoff_s = 0.05
             except RedisConnectionError:
                 log.warning("pub/sub connection lost; retrying in %.2f s", backoff_s)

@@ -57,3 +57,29 @@ async def test_a_game_deleted_elsewhere_is_gone_for_a_cached_store_too(clean_red
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_a_refused_command_leaves_the_cached_state_as_it_was(clean_redis_db):
+    store = open_store(clean_redis_db)
+    try:
+        await new_game(store)
+        await store.apply("g1", step(chunk(0), now_ms=10))
+        with pytest.raises(ProtocolViolation):  # out of order: refused after the engine ran
+            await store.apply("g1", step(chunk(5), now_ms=20))
+        state, transition = await store.apply("g1", step(chunk(1), now_ms=30))
+        assert transition.changed and state.stroke_points == [1, 1]
+        assert state.version == (await store.load("g1")).version
+    finally:
+        await store.aclose()
+
+
+async def test_a_state_handed_to_a_caller_is_not_changed_by_the_next_command(clean_redis_db):
+    store = open_store(clean_redis_db)
+    try:
+        await new_game(store)
+        first, _ = await store.apply("g1", step(chunk(0), now_ms=10))
+        version, points = first.version, list(first.stroke_points)
+        await store.apply("g1", step(chunk(1), now_ms=20))
+        assert (first.version, first.stroke_points) == (version, points)
+    finally:
+        await store.aclose()
