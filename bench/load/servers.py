@@ -1,12 +1,15 @@
 """Starting and stopping the servers under test (ours, and the baseline) as subprocesses."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +81,26 @@ class ServerSet:
                 proc.kill()
                 proc.wait()
         self.procs, self.ports = [], []
+
+
+@contextlib.contextmanager
+def redis_for_bench(url: str | None) -> Iterator[str]:
+    """The Redis a bench measures on: `url` (its database flushed first), or, when None, a
+    throwaway `redis-server` of the bench's own on a free port with the production compose
+    file's persistence (AOF, fsync every second), so other users of the machine's Redis neither
+    disturb the figures nor see the bench's keys. Stopped, its data deleted, on exit."""
+    if url is not None:
+        prepare_redis(url)
+        yield url
+        return
+    from tests.utils.throwaway_redis import ThrowawayRedis
+
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
+        server = ThrowawayRedis(Path(tmp), appendfsync="everysec").start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
 
 
 def prepare_redis(url: str) -> None:

@@ -13,6 +13,15 @@ layers, uvloop callbacks and task steps, the guess round trip, recording finishe
 - `validate_us`: `server.protocol.parse_client_message` (orjson + pydantic);
 - `store_apply_us`: `GameService.command(StrokeChunk)` on the in-process store (engine, state
   clone, kept chunk, published events) for a stroke of many chunks;
+- `store_apply_redis_us` / `store_apply_redis_cpu_us`: the same on the Redis store (a throwaway
+  `redis-server` of the bench's own, so nobody else's keys or load disturb it): wall time per
+  command one after another, and this process's CPU per command;
+- `store_apply_redis_concurrent_cpu_us` / `..._per_s`: `--games` games each sending its chunks
+  concurrently (as many tablets do), this process's CPU per command and commands a second;
+- `redis_event_fanout_cpu_us`: one published event (another process publishes) received on the
+  store's one pub/sub connection and put in its game's queue, `--games` games subscribed;
+- `redis_decode_state_us` / `redis_encode_state_us`: turning one game state to and from bytes,
+  which the Redis path does on every command and the in-process one does not;
 - `queue_hop_us`: an `asyncio.Queue` put + get with a task switch, on uvloop;
 - `loopback_send_recv_us`: one `send` and one `recv` syscall on a loopback TCP socket.
 
@@ -22,8 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import socket
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +44,7 @@ import orjson
 import uvloop
 from websockets.protocol import Protocol, Side, State
 
+from bench.load.servers import other_load, redis_for_bench
 from bench.report import command_line, write_report
 from game.commands import StrokeChunk
 from game.rules import GameRules
@@ -85,20 +97,24 @@ def validation(n: int) -> float:
     return per_call_us(lambda: parse_client_message(text, max_bytes=65536, max_points=512), n)
 
 
-async def store_apply(n: int) -> float:
-    class Topics:
-        async def categories(self) -> list[Category]:
-            return [CATEGORY]
+class _Topics:
+    async def categories(self) -> list[Category]:
+        return [CATEGORY]
 
-    store = open_store(None)
-    service = GameService(store, Topics(), GameRules(intermission_ms=0, default_stage_count=1))
-    game_id, token = service.new_ids()
-    await service.start(game_id=game_id, resume_token=token, player_id="bench-0001",
-                        category=CATEGORY, canvas_width=1024, canvas_height=700)
-    # Strokes of 40 chunks each (a long stroke is the common case mid-drawing); a new stroke
-    # when one is full, a new game when the stage's stroke limit nears.
+
+async def _draw(service: GameService, n: int) -> None:
+    """`n` stroke chunks into a game of its own: strokes of 40 chunks each (a long stroke is the
+    common case mid-drawing); a new stroke when one is full, a new game when the stage's stroke
+    limit nears."""
+
+    async def new_game() -> str:
+        game_id, token = service.new_ids()
+        await service.start(game_id=game_id, resume_token=token, player_id="bench-0001",
+                            category=CATEGORY, canvas_width=1024, canvas_height=700)
+        return game_id
+
+    game_id = await new_game()
     done, stroke, start = 0, 0, 0
-    started = time.perf_counter()
     while done < n:
         points = tuple(tuple(p) for p in chunk(stroke, start)["points"])
         end = start >= 6 * 39
@@ -109,13 +125,88 @@ async def store_apply(n: int) -> float:
         if end:
             stroke, start = stroke + 1, 0
         if stroke == 50:
-            game_id, token = service.new_ids()
-            await service.start(game_id=game_id, resume_token=token, player_id="bench-0001",
-                                category=CATEGORY, canvas_width=1024, canvas_height=700)
-            stroke = 0
-    elapsed = time.perf_counter() - started
+            game_id, stroke = await new_game(), 0
+
+
+async def store_apply(n: int, url: str | None = None, games: int = 1) -> dict[str, float]:
+    """Per command: wall time, this process's CPU, commands a second (`games` drawing at once)."""
+    store = open_store(url)
+    service = GameService(store, _Topics(), GameRules(intermission_ms=0, default_stage_count=1))
+    per_game = max(1, n // games)
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(_draw(service, per_game) for _ in range(games)))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     await store.aclose()
-    return elapsed / n * 1e6
+    total = per_game * games
+    return {"us": wall / total * 1e6, "cpu_us": cpu / total * 1e6, "per_s": total / wall}
+
+
+_PUBLISHER = """
+import sys, redis
+url, games, per_game, channel = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+payload = b'{"v":7,"events":[["guess",{"stage":0,"guesses":[["cat",0.5]]}]]}'
+pipe = redis.Redis.from_url(url).pipeline(transaction=False)
+for i in range(per_game):
+    for g in range(games):
+        pipe.publish(channel % g, payload)
+    if i % 10 == 9:
+        pipe.execute()
+pipe.execute()
+"""
+
+
+async def event_fanout(n: int, url: str, games: int) -> float:
+    """Events published (by another process) on `games` channels, received through the store's
+    one subscription connection into each game's queue: this process's CPU per event."""
+    from game import keys
+    from game.store.redis import RedisStore
+
+    store = RedisStore.from_url(url)
+    per_game = max(1, n // games)
+    total, received, done = per_game * games, 0, asyncio.Event()
+
+    async def consume(game: str) -> None:
+        nonlocal received
+        async with store.subscribe(game) as events:
+            ready.append(game)
+            async for _ in events:
+                received += 1
+                if received >= total:
+                    done.set()
+
+    ready: list[str] = []
+    tasks = [asyncio.create_task(consume(f"fan{g}")) for g in range(games)]
+    while len(ready) < games:  # every subscription confirmed by Redis
+        await asyncio.sleep(0.01)
+    cpu = time.process_time()
+    publisher = await asyncio.create_subprocess_exec(sys.executable, "-c", _PUBLISHER, url, str(games), str(per_game),
+                                                     keys.events("fan%d"))
+    await asyncio.wait_for(done.wait(), 300)
+    cpu = time.process_time() - cpu
+    await publisher.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await store.aclose()
+    return cpu / total * 1e6
+
+
+def state_codec(n: int) -> dict[str, float]:
+    """Encoding and decoding a mid-game state (the Redis store does both on every command)."""
+    from game import engine
+    from game.store import _codec
+
+    state, _ = engine.new_game(game_id="g" * 32, player_id="bench-0001", category=CATEGORY,
+                               rules=GameRules(intermission_ms=0), now_ms=1_000, canvas_width=1024,
+                               canvas_height=700)
+    for stroke in range(12):
+        engine.handle(state, StrokeChunk(stage=0, stroke=stroke, start=0, end=True,
+                                         points=((1.0, 2.0, 3.0),) * 6), now_ms=2_000 + stroke,
+                      rules=GameRules(intermission_ms=0))
+    raw = _codec.dump_state(state)
+    return {"state_bytes": len(raw),
+            "redis_decode_state_us": per_call_us(lambda: _codec.load_state(raw), n),
+            "redis_encode_state_us": per_call_us(lambda: _codec.dump_state(state), n)}
 
 
 async def queue_hop(n: int) -> float:
@@ -150,18 +241,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.message_costs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20000, help="repetitions of each piece")
+    parser.add_argument("--games", type=int, default=200, help="games drawing at once on Redis")
+    parser.add_argument("--redis-url", default=None,
+                        help="measure on this Redis instead of a throwaway redis-server of its own")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--no-latest", action="store_true")
     args = parser.parse_args(argv)
 
     costs: dict[str, Any] = framing(args.n)
     costs["validate_us"] = validation(args.n)
-    costs["store_apply_us"] = uvloop.run(store_apply(args.n))
+    costs["store_apply_us"] = uvloop.run(store_apply(args.n))["us"]
+    costs.update(state_codec(args.n))
+    with redis_for_bench(args.redis_url) as url:
+        one = uvloop.run(store_apply(args.n, url))
+        many = uvloop.run(store_apply(args.n, url, games=args.games))
+        costs["redis_event_fanout_cpu_us"] = uvloop.run(event_fanout(args.n, url, args.games))
+    costs["store_apply_redis_us"] = one["us"]
+    costs["store_apply_redis_cpu_us"] = one["cpu_us"]
+    costs["store_apply_redis_concurrent_cpu_us"] = many["cpu_us"]
+    costs["store_apply_redis_concurrent_per_s"] = many["per_s"]
     costs["queue_hop_us"] = uvloop.run(queue_hop(args.n))
     costs["loopback_send_recv_us"] = loopback(args.n, b"x" * costs["frame_bytes"])
     costs = {k: round(v, 2) if isinstance(v, float) else v for k, v in costs.items()}
     stamp = datetime.now(timezone.utc)
     report = {"date": stamp.isoformat(timespec="seconds"), "machine": platform.machine(),
+              "load_avg": list(os.getloadavg()), "other_load": other_load(), "games": args.games,
               "python": platform.python_version(), "n": args.n,
               "command": command_line("bench.message_costs", argv), "costs": costs}
     out = write_report("message-costs", report, stamp, out=args.out, latest=not args.no_latest)
