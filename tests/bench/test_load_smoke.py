@@ -76,3 +76,23 @@ def test_three_children_play_and_every_stroke_is_accounted_for(tmp_path) -> None
     assert result["msgs_sent"] > result["strokes_sent"]  # strokes go in several chunks
     assert result["disconnects"] == {}
     assert result["connect_failures"] == 0
+
+
+def _run(p99: float, lost: int = 0) -> dict:
+    return {"target": "ours", "store": "redis", "server_processes": 1, "children": 400,
+            "stroke_to_guess_ms": {"p50": p99 / 4, "p99": p99}, "server": {"cpu_percent_of_one_core": 90.0},
+            "msgs_per_s": {"to_server": 2400.0}, "strokes": {"lost": lost, "unacked": lost},
+            "connect_failures": 0, "unexpected_disconnects": {},
+            "generator": {"failed": [], "children_cancelled": 0}}
+
+
+def test_a_step_of_several_runs_is_their_median_with_the_spread_and_any_lost_stroke_fails_it() -> None:
+    from bench.load.__main__ import median_of_runs, steps_table
+
+    step = median_of_runs([_run(50.0), _run(200.0), _run(80.0)], bound_ms=100.0)
+    assert step["stroke_to_guess_p99_ms"] == {"median": 80.0, "min": 50.0, "max": 200.0}
+    assert step["runs"] == 3 and step["passes_latency_bound"]
+    assert not median_of_runs([_run(50.0), _run(200.0), _run(150.0)], 100.0)["passes_latency_bound"]
+    lossy = median_of_runs([_run(50.0), _run(60.0, lost=1), _run(70.0)], 100.0)
+    assert lossy["strokes_lost"] == 1 and not lossy["passes_latency_bound"]
+    assert "80 (50-200)" in steps_table([step])
