@@ -8,10 +8,25 @@ from server.logs import configure
 from server.settings import Settings
 
 
+def app_from_environment():  # noqa: ANN201 - granian's factory target
+    """The app for the settings in the environment (granian imports this in its worker)."""
+    settings = Settings()
+    configure(settings.log_level, json=settings.log_json)
+    return create_app(settings)
+
+
 def main() -> None:
     settings = Settings()
     configure(settings.log_level, json=settings.log_json)
     print(f"Doodle Quest: http://{settings.host}:{settings.port}/", flush=True)
+    if settings.asgi_server == "granian":
+        from granian.constants import Interfaces, Loops
+        from granian.server import Server
+
+        Server("server.__main__:app_from_environment", factory=True, address=settings.host,
+               port=settings.port, interface=Interfaces.ASGI, workers=1, loop=Loops.uvloop,
+               websockets=True, log_enabled=False).serve()
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,

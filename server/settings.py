@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         "are a few hundred bytes, and compression cost ~45 KiB of zlib state per tablet and CPU "
         "on every message (bench/README.md).",
     )
+    asgi_server: Literal["uvicorn", "granian"] = Field(
+        "uvicorn",
+        description="The ASGI server `python -m server` runs: uvicorn, or granian (Rust; "
+        "compared side by side in bench/README.md). granian has no per-message compression and "
+        "cuts a connection only at a 16 MiB frame (uvicorn at 4x MAX_MESSAGE_BYTES); below that "
+        "our own message limit answers an oversized message with an error.",
+    )
     ws_protocol: Literal["auto", "websockets", "websockets-sansio"] = Field(
         "auto",
         description="uvicorn's WebSocket implementation. `auto` is websockets' sans-I/O one; the "

@@ -51,7 +51,8 @@ class ServerSet:
             env = {**os.environ, **self.env, "PORT": str(port), "HOST": "127.0.0.1"}
             log = open(self.log_dir / f"{self.kind}-{i}.log", "ab")  # noqa: SIM115
             self.procs.append(subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
-                                               stdout=log, stderr=subprocess.STDOUT))
+                                               stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True))
             self.ports.append(port)
         deadline = time.monotonic() + ready_timeout_s
         for proc, port in zip(self.procs, self.ports):
@@ -80,6 +81,10 @@ class ServerSet:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            try:  # whatever it left behind (granian's worker outlives a killed supervisor)
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.procs, self.ports = [], []
 
 

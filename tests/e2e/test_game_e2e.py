@@ -36,8 +36,10 @@ def wait_for_rows(db: Path, sql: str, expected: int, timeout_s: float = 60.0) ->
     return count
 
 
-def test_a_child_plays_a_whole_game_on_embedded_defaults(tmp_path, servers, recognised_drawings):
-    server = ServerProcess(env=server_env(tmp_path), log_path=tmp_path / "server.log").start()
+@pytest.mark.parametrize("asgi_server", ["uvicorn", "granian"])
+def test_a_child_plays_a_whole_game_on_embedded_defaults(tmp_path, servers, recognised_drawings, asgi_server):
+    server = ServerProcess(env=server_env(tmp_path, ASGI_SERVER=asgi_server),
+                           log_path=tmp_path / "server.log").start()
     servers.append(server)
     category = best_category(recognised_drawings)
     drawings = recognised_drawings[category]

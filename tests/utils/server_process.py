@@ -44,6 +44,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server"], cwd=REPO_ROOT, env=self.env,
             stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: what it started can be found again
         )
         self._wait_ready(ready_timeout_s)
         return self
@@ -78,9 +79,20 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._kill_leftovers()
 
     def kill(self) -> None:
-        """A crash (SIGKILL): nothing gets to clean up."""
+        """A crash (SIGKILL): nothing gets to clean up. Then whatever it started and left
+        behind goes too (granian's worker process outlives a killed supervisor)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._kill_leftovers()
+
+    def _kill_leftovers(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
