@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from game.records import FinishedGame
+from game.rules import RecognitionRule, default_band_rules
 from game.topics import Category, Topic
 from inference.api import Guess, RecognizeRequest
 from server.app import create_app
@@ -24,6 +25,10 @@ class FixedTopics:
         return [CATEGORY]
 
 
+UNSCRIPTED_P = 0.5 * min([RecognitionRule().min_probability] + [
+    b.recognition.min_probability for b in default_band_rules().values()])
+
+
 class ScriptedRecognizer:
     """Guesses `target` once the drawing has at least `points_to_recognize` points."""
 
@@ -35,8 +40,9 @@ class ScriptedRecognizer:
     async def recognize(self, request: RecognizeRequest) -> list[Guess]:
         self.requests.append(request)
         points = sum(len(s) for s in request.strokes)
-        # Unscripted guesses stay below the recognition threshold, whatever the topic.
-        label, probability = request.labels[0], 0.3
+        # Unscripted guesses stay below every band's recognition threshold, whatever the topic
+        # (0.3 once passed the 3-4 rule, top-3 p >= 0.2, when the topic was the first label).
+        label, probability = request.labels[0], UNSCRIPTED_P
         if points >= self.points_to_recognize and request.drawing_key in self.target_by_key:
             label, probability = self.target_by_key[request.drawing_key], 0.9
         return [Guess(label, probability), Guess(request.labels[1], 0.05)]
