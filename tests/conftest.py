@@ -21,3 +21,11 @@ async def clean_redis_db() -> AsyncIterator[str]:
     await client.flushdb()
     await client.aclose()
     yield GAME_STORE_REDIS_URL
+
+
+@pytest.fixture
+async def redis_client(clean_redis_db: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of that emptied database, closed after the test."""
+    client = aioredis.Redis.from_url(clean_redis_db)
+    yield client
+    await client.aclose()

@@ -20,8 +20,8 @@ return redis.call('RPUSH', KEYS[1], ARGV[1])
 
 
 class CountingPipeline(AutoPipeline):
-    def __init__(self, client: aioredis.Redis) -> None:
-        super().__init__(client, max_batch=64)
+    def __init__(self, redis_client: aioredis.Redis) -> None:
+        super().__init__(redis_client, max_batch=64)
         self.round_trips = 0
 
     async def _send(self, batch, *, reload=True):
@@ -29,39 +29,32 @@ class CountingPipeline(AutoPipeline):
         return await super()._send(batch, reload=reload)
 
 
-@pytest.fixture
-async def client(clean_redis_db):
-    c = aioredis.Redis.from_url(clean_redis_db)
-    yield c
-    await c.aclose()
-
-
-async def test_calls_made_together_go_in_few_round_trips_and_keep_their_order(client):
-    pipe = CountingPipeline(client)
-    script = client.register_script(SCRIPT)
+async def test_calls_made_together_go_in_few_round_trips_and_keep_their_order(redis_client):
+    pipe = CountingPipeline(redis_client)
+    script = redis_client.register_script(SCRIPT)
     await script(keys=["warm"], args=["x"])  # loaded once, as the store's first call does
     replies = await asyncio.gather(*(pipe.run(script, ["list"], [str(i)]) for i in range(200)))
     assert replies == list(range(1, 201))  # each call its own reply, in the order made
-    assert await client.lrange("list", 0, -1) == [str(i).encode() for i in range(200)]
+    assert await redis_client.lrange("list", 0, -1) == [str(i).encode() for i in range(200)]
     assert pipe.round_trips == 4  # 200 calls in batches of at most 64, not 200 round trips
 
 
-async def test_an_error_in_one_call_fails_only_that_call(client):
-    pipe = AutoPipeline(client)
-    script = client.register_script(SCRIPT)
+async def test_an_error_in_one_call_fails_only_that_call(redis_client):
+    pipe = AutoPipeline(redis_client)
+    script = redis_client.register_script(SCRIPT)
     results = await asyncio.gather(pipe.run(script, ["l"], ["a"]), pipe.run(script, ["l"], ["boom"]),
                                    pipe.run(script, ["l"], ["b"]), return_exceptions=True)
     assert results[0] == 1 and results[2] == 2
     assert isinstance(results[1], ResponseError) and "boom asked for" in str(results[1])
 
 
-async def test_scripts_forgotten_by_redis_are_loaded_again(client):
-    pipe = AutoPipeline(client)
-    script = client.register_script(SCRIPT)
+async def test_scripts_forgotten_by_redis_are_loaded_again(redis_client):
+    pipe = AutoPipeline(redis_client)
+    script = redis_client.register_script(SCRIPT)
     assert await pipe.run(script, ["l"], ["a"]) == 1
-    await client.script_flush()  # as after a Redis restart
+    await redis_client.script_flush()  # as after a Redis restart
     assert await asyncio.gather(pipe.run(script, ["l"], ["b"]), pipe.run(script, ["l"], ["c"])) == [2, 3]
-    assert await client.lrange("l", 0, -1) == [b"a", b"b", b"c"]  # each ran exactly once
+    assert await redis_client.lrange("l", 0, -1) == [b"a", b"b", b"c"]  # each ran exactly once
 
 
 async def test_a_lost_connection_fails_every_call_of_the_batch_with_it(tmp_path):

@@ -11,25 +11,18 @@ from server.roster import RosterHub
 from server.teachers import TeacherTokens
 
 
-@pytest.fixture
-async def client(clean_redis_db):
-    c = aioredis.Redis.from_url(clean_redis_db)
-    yield c
-    await c.aclose()
-
-
-async def test_a_token_issued_by_one_process_is_known_to_another(client):
-    teacher, token = await TeacherTokens(client).issue(label="room 1")
-    other = TeacherTokens(client)  # another process: the same Redis, nothing in memory
+async def test_a_token_issued_by_one_process_is_known_to_another(redis_client):
+    teacher, token = await TeacherTokens(redis_client).issue(label="room 1")
+    other = TeacherTokens(redis_client)  # another process: the same Redis, nothing in memory
     assert await other.verify(token) == teacher
     assert await other.verify(token + "x") is None and await other.verify(None) is None
-    keys = [k.decode() for k in await client.keys("*")]
+    keys = [k.decode() for k in await redis_client.keys("*")]
     assert not any(token in k for k in keys), "only the token's hash is kept"
-    assert await other.revoke(token) and await TeacherTokens(client).verify(token) is None
+    assert await other.revoke(token) and await TeacherTokens(redis_client).verify(token) is None
 
 
-async def test_classes_and_seats_are_shared_and_scoped(client):
-    rooms, other = Classrooms(client), Classrooms(client)
+async def test_classes_and_seats_are_shared_and_scoped(redis_client):
+    rooms, other = Classrooms(redis_client), Classrooms(redis_client)
     room = Classroom("ABC234", "t-1", "해바라기반", "animals", "3-4", 1000, 10**10)
     await rooms.add(room)
     assert await other.owned("ABC234", "t-1") == room
@@ -47,37 +40,37 @@ async def test_classes_and_seats_are_shared_and_scoped(client):
     assert await rooms.get("ABC234") is None and await rooms.seats("ABC234") == {}
 
 
-async def test_the_roster_channel_reaches_a_subscriber_of_another_process(client, clean_redis_db):
+async def test_the_roster_channel_reaches_a_subscriber_of_another_process(redis_client, clean_redis_db):
     second = aioredis.Redis.from_url(clean_redis_db)
     try:
         async with RosterHub(second).subscribe("ABC234") as messages:
-            await RosterHub(client).publish("OTHER1", {"type": "tiles", "tiles": [{"x": 0}]})
-            await RosterHub(client).publish("ABC234", {"type": "tiles", "tiles": [{"x": 1}]})
+            await RosterHub(redis_client).publish("OTHER1", {"type": "tiles", "tiles": [{"x": 0}]})
+            await RosterHub(redis_client).publish("ABC234", {"type": "tiles", "tiles": [{"x": 1}]})
             first = await asyncio.wait_for(anext(messages), 10)
         assert first == {"type": "tiles", "tiles": [{"x": 1}]}, "only the class's own channel"
     finally:
         await second.aclose()
 
 
-async def test_a_pace_changed_on_one_process_is_read_on_another_and_keeps_the_expiry(client):
+async def test_a_pace_changed_on_one_process_is_read_on_another_and_keeps_the_expiry(redis_client):
     import dataclasses
     import time
 
-    rooms, other = Classrooms(client), Classrooms(client)
+    rooms, other = Classrooms(redis_client), Classrooms(redis_client)
     room = Classroom("PAC234", "t-1", "해바라기반", "animals", "3-4", 1000, int(time.time()) + 600)
     await rooms.add(room)
-    ttl = await client.ttl("dq:classroom:meta:PAC234")
+    ttl = await redis_client.ttl("dq:classroom:meta:PAC234")
     await rooms.update(dataclasses.replace(room, time_limit_s=75.0, stage_count=2))
     seen = await other.get("PAC234")
     assert seen is not None and (seen.time_limit_s, seen.stage_count) == (75.0, 2)
-    assert 0 < await client.ttl("dq:classroom:meta:PAC234") <= ttl
+    assert 0 < await redis_client.ttl("dq:classroom:meta:PAC234") <= ttl
     await rooms.remove(room)  # a closed class is not brought back by a late change
     await other.update(dataclasses.replace(room, stage_count=3))
     assert await other.get("PAC234") is None
 
 
-async def test_erasing_a_player_takes_its_id_out_of_every_class_but_keeps_the_numbers(client):
-    rooms, other = Classrooms(client), Classrooms(client)
+async def test_erasing_a_player_takes_its_id_out_of_every_class_but_keeps_the_numbers(redis_client):
+    rooms, other = Classrooms(redis_client), Classrooms(redis_client)
     for code in ("ERA234", "ERB234"):
         await rooms.add(Classroom(code, "t-1", "반", "animals", None, 1000, 10**10))
         for p in ("kid-a", "kid-b"):
@@ -89,7 +82,7 @@ async def test_erasing_a_player_takes_its_id_out_of_every_class_but_keeps_the_nu
         assert "kid-a" not in seats and sorted(seats.values()) == [1, 2]
         assert await rooms.games(code) == {"kid-b": f"g-{code}-kid-b"}
         assert await rooms.seat(code, "kid-c", max_tablets=5, ttl_s=60) == 3
-    for key in await client.keys("dq:classroom:*"):
-        if await client.type(key) == b"hash":
-            assert b"kid-a" not in b"".join(await client.hkeys(key)), key
+    for key in await redis_client.keys("dq:classroom:*"):
+        if await redis_client.type(key) == b"hash":
+            assert b"kid-a" not in b"".join(await redis_client.hkeys(key)), key
     assert await other.forget_player("kid-a") == 0
