@@ -82,7 +82,14 @@ class AutoPipeline:
                 replies[i] = reply
         return replies
 
-    async def aclose(self) -> None:
-        """Wait for calls already queued (their callers are waiting for them)."""
-        if self._flusher is not None and not self._flusher.done():
-            await asyncio.gather(self._flusher, return_exceptions=True)
+    async def aclose(self, *, timeout_s: float = 5.0) -> None:
+        """Wait for calls already queued (their callers are waiting for them), at most
+        `timeout_s`: a Redis that stopped answering must not hold up a shutdown. Calls still
+        unanswered then are cancelled."""
+        flusher = self._flusher
+        if flusher is None or flusher.done():
+            return
+        done, _ = await asyncio.wait({flusher}, timeout=timeout_s)
+        if not done:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)

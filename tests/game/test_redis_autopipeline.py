@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 import redis.asyncio as aioredis
@@ -74,5 +75,25 @@ async def test_a_lost_connection_fails_every_call_of_the_batch_with_it(tmp_path)
         with pytest.raises(RedisConnectionError):
             await pipe.run(script, ["l"], ["z"])
     finally:
+        await c.aclose()
+        server.stop()
+
+
+async def test_closing_does_not_wait_for_a_redis_that_stopped_answering(tmp_path):
+    from tests.utils.throwaway_redis import ThrowawayRedis
+
+    server = ThrowawayRedis(tmp_path).start()
+    c = aioredis.Redis.from_url(server.url)
+    try:
+        pipe = AutoPipeline(c)
+        script = c.register_script(SCRIPT)
+        assert await pipe.run(script, ["l"], ["a"]) == 1
+        server.proc.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+        call = asyncio.ensure_future(pipe.run(script, ["l"], ["b"]))
+        await pipe.aclose(timeout_s=0.2)
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
         await c.aclose()
         server.stop()
