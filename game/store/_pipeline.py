@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 MAX_BATCH = 512  # calls a pipeline: bounds one round trip's size (and a reply's memory)
@@ -33,11 +34,16 @@ class AutoPipeline:
         self._max_batch = max_batch
         self._pending: list[_Call] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._in_flight: list[_Call] = []
+        self._closed = False
 
     async def run(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> Any:
         """The script's reply, as `await script(keys=keys, args=args)` would give it.
 
-        Raises what that call would raise (a lost connection, a script error)."""
+        Raises what that call would raise (a lost connection, a script error), and
+        `ConnectionError` once the pipeline is closed."""
+        if self._closed:
+            raise RedisConnectionError("the Redis store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((script, keys, args, future))
         if self._flusher is None or self._flusher.done():
@@ -47,6 +53,7 @@ class AutoPipeline:
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            self._in_flight = batch
             try:
                 replies = await self._send(batch)
             except asyncio.CancelledError:  # the store is closing
@@ -86,10 +93,17 @@ class AutoPipeline:
         """Wait for calls already queued (their callers are waiting for them), at most
         `timeout_s`: a Redis that stopped answering must not hold up a shutdown. Calls still
         unanswered then are cancelled."""
+        self._closed = True
         flusher = self._flusher
         if flusher is None or flusher.done():
             return
         done, _ = await asyncio.wait({flusher}, timeout=timeout_s)
-        if not done:
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+        if done:
+            return
+        # Not awaited: redis-py turns a cancellation inside a read into a timeout and retries
+        # it, so the flusher may linger; its callers are answered here instead.
+        flusher.cancel()
+        for *_, future in self._in_flight + self._pending:
+            if not future.done():
+                future.set_exception(TimeoutError(f"Redis did not answer within {timeout_s} s"))
+        self._in_flight, self._pending = [], []

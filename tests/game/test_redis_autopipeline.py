@@ -90,9 +90,14 @@ async def test_closing_does_not_wait_for_a_redis_that_stopped_answering(tmp_path
         assert await pipe.run(script, ["l"], ["a"]) == 1
         server.proc.send_signal(signal.SIGSTOP)  # alive, but answers nothing
         call = asyncio.ensure_future(pipe.run(script, ["l"], ["b"]))
+        await asyncio.sleep(0)  # one turn of the loop: the task starts and queues its call
         await pipe.aclose(timeout_s=0.2)
-        with pytest.raises(asyncio.CancelledError):
+        done, _ = await asyncio.wait({call}, timeout=5)
+        assert done, "the caller was left waiting"  # answered, with an error
+        with pytest.raises(TimeoutError):
             await call
+        with pytest.raises(RedisConnectionError):  # closed: nothing more is queued
+            await pipe.run(script, ["l"], ["c"])
     finally:
         server.proc.send_signal(signal.SIGCONT)
         await c.aclose()
