@@ -8,16 +8,20 @@ from server.logs import configure
 from server.settings import Settings
 
 
-def app_from_environment():  # noqa: ANN201 - granian's factory target
-    """The app for the settings in the environment (granian imports this in its worker)."""
+def _configured_settings() -> Settings:
+    """The settings in the environment, with logging set up by them."""
     settings = Settings()
     configure(settings.log_level, json=settings.log_json)
-    return create_app(settings)
+    return settings
+
+
+def app_from_environment():  # noqa: ANN201 - granian's factory target
+    """The app for the settings in the environment (granian imports this in its worker)."""
+    return create_app(_configured_settings())
 
 
 def main() -> None:
-    settings = Settings()
-    configure(settings.log_level, json=settings.log_json)
+    settings = _configured_settings()
     print(f"Doodle Quest: http://{settings.host}:{settings.port}/", flush=True)
     if settings.asgi_server == "granian":
         from granian.constants import Interfaces, Loops

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,13 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.utils.server_process import free_port, kill_process_group
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -81,10 +76,7 @@ class ServerSet:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            try:  # whatever it left behind (granian's worker outlives a killed supervisor)
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_process_group(proc)
         self.procs, self.ports = [], []
 
 

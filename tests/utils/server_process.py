@@ -20,6 +20,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def kill_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL what is left of the process group `proc` leads (started with
+    `start_new_session=True`): granian's worker process outlives a killed supervisor."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class ServerProcess:
     """One server process. `env` adds to (and overrides) the test's environment."""
 
@@ -90,9 +99,5 @@ class ServerProcess:
         self._kill_leftovers()
 
     def _kill_leftovers(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if self.proc is not None:
+            kill_process_group(self.proc)
