@@ -166,18 +166,19 @@ async def event_fanout(n: int, url: str, games: int) -> float:
     total, received, done = per_game * games, 0, asyncio.Event()
 
     async def consume(game: str) -> None:
-        nonlocal received
+        nonlocal received, subscribed
         async with store.subscribe(game) as events:
-            ready.append(game)
+            subscribed += 1
+            if subscribed == games:
+                all_subscribed.set()
             async for _ in events:
                 received += 1
                 if received >= total:
                     done.set()
 
-    ready: list[str] = []
+    subscribed, all_subscribed = 0, asyncio.Event()
     tasks = [asyncio.create_task(consume(f"fan{g}")) for g in range(games)]
-    while len(ready) < games:  # every subscription confirmed by Redis
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(all_subscribed.wait(), 60)  # every subscription confirmed by Redis
     cpu = time.process_time()
     publisher = await asyncio.create_subprocess_exec(sys.executable, "-c", _PUBLISHER, url, str(games), str(per_game),
                                                      keys.events("fan%d"))

@@ -65,6 +65,8 @@ class AutoPipeline:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            finally:
+                self._in_flight = []
             for (*_, future), reply in zip(batch, replies):
                 if future.done():  # the caller was cancelled meanwhile
                     continue
