@@ -101,7 +101,8 @@ def _chunks(batch: np.ndarray, size: int):
 
 
 class LiteRTRuntime:
-    """LiteRT interpreter per batch bucket over `model.tflite` (float32)."""
+    """LiteRT interpreter per batch bucket over `model.tflite` (float32 in and out; weights float32
+    or int8, as the model card's `tflite_weights` says)."""
 
     kind = "litert"
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "quickdraw"
+TFLITE_WEIGHTS = ("int8", "float32")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,6 +67,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--bitmaps-per-class", type=int, default=None, help="cap bitmap rows per label (default: --max-per-class)")
     ap.add_argument("--balance-prior", action="store_true",
                     help="remove the labels' unequal shares of training images from the output (logit adjustment)")
+    ap.add_argument("--tflite-weights", default="int8", choices=TFLITE_WEIGHTS,
+                    help="model.tflite weights: int8 (dynamic-range quantisation, the default) or float32")
+    ap.add_argument("--ensemble-of", default=None, metavar="DIR,DIR",
+                    help="train nothing: merge these trained model directories (same labels and raster) into one "
+                         "network serving their geometric-mean ensemble (inference.training.ensemble), then "
+                         "calibrate (--calibrate), export and measure it like a trained model")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.5, help="early-recognition probability threshold")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -106,10 +113,13 @@ def resolve_categories(args: argparse.Namespace) -> list[dict[str, Any]]:
     return cats
 
 
-def export_model(model: Any, out_dir: Path) -> dict[str, int]:
-    """model.keras, saved_model/ (TF Serving) and model.tflite (LiteRT float32); sizes in bytes."""
-    import tensorflow as tf
+def export_model(model: Any, out_dir: Path, tflite_weights: str = "int8") -> dict[str, int]:
+    """model.keras, saved_model/ (TF Serving, float32) and model.tflite (LiteRT); sizes in bytes.
 
+    `tflite_weights="int8"`: LiteRT's dynamic-range quantisation (weights stored as int8,
+    activations quantised per batch on the fly, float32 in and out). Measured on qd_kids_v8: the
+    same top-1/top-3 to the decimal on the 4,404 held-out raw drawings, probabilities within
+    0.03 of float32, and half the CPU per image (models/README.md)."""
     import keras
 
     # Save an uncompiled copy: the optimizer state would triple the file for nothing.
@@ -120,11 +130,22 @@ def export_model(model: Any, out_dir: Path) -> dict[str, int]:
     if sm.exists():
         shutil.rmtree(sm)
     model.export(str(sm), format="tf_saved_model", verbose=False)
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(sm))
-    (out_dir / "model.tflite").write_bytes(conv.convert())
+    write_tflite(sm, out_dir / "model.tflite", tflite_weights)
     sizes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
     sizes["saved_model"] = sum(p.stat().st_size for p in sm.rglob("*") if p.is_file())
     return sizes
+
+
+def write_tflite(saved_model: Path, path: Path, weights: str = "int8") -> None:
+    """Convert an exported SavedModel to LiteRT, float32 or with int8 weights (dynamic range)."""
+    import tensorflow as tf
+
+    if weights not in TFLITE_WEIGHTS:
+        raise ValueError(f"tflite weights must be one of {TFLITE_WEIGHTS}, not {weights!r}")
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if weights == "int8":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic range
+    path.write_bytes(conv.convert())
 
 
 def _cache_dir(spec: dict) -> Path:
@@ -266,82 +287,95 @@ def main(argv: list[str] | None = None) -> int:
         for part in ("train", "val", "test"):
             _render_split(getattr(split, part), labels, spec, args.workers, f"rasterise {part}", True)
         return 0
-    x_tr = _render_split(split.train, labels, spec, args.workers, "rasterise train", use_cache)
-    y_parts = [tr_y]
-    x_parts = [x_tr]
-    # Fresh augmentation: one new copy per epoch (rendered up front, used once each).
-    fresh: list[tuple[np.ndarray, np.ndarray]] = []
-    for k in range(args.epochs if args.fresh_aug else args.aug_copies):
-        pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
-        idx = np.flatnonzero(pick)
-        xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug,
-                          {"missing": args.aug_missing, "drop_rate": args.aug_drop_rate})
-        if args.fresh_aug:  # kept as bytes: 14 epochs of 40 px, 2 channels in float16 filled 24 GiB
-            fresh.append((_to_u8(xa), tr_y[idx]))
-        else:
-            x_parts.append(xa)
-            y_parts.append(tr_y[idx])
-    if args.bitmaps and spec["size"] == 28 and spec["channels"] == ["ink"]:
-        cap = args.bitmaps_per_class or args.max_per_class or 10**9
-        for i, l in enumerate(labels):
-            if data[l].bitmaps:
-                b = np.concatenate(data[l].bitmaps)[:cap]
-                x_parts.append((b.astype(np.float16) / 255)[..., None])
-                y_parts.append(np.full(len(b), i, dtype=np.int32))
-    x_train = np.concatenate(x_parts)
-    y_train = np.concatenate(y_parts)
-    x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
-    del x_parts
-    print(f"[train] training images {len(x_train)} (with augmentation) in {time.time() - t0:.0f}s", file=sys.stderr)
-
-    model = build_cnn(spec["size"], len(spec["channels"]), len(labels), args.arch)
-    per_epoch = len(x_train) + (len(fresh[0][0]) if fresh else 0)
-    steps = max(1, int(np.ceil(per_epoch / args.batch_size))) * args.epochs
-    sched = keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
-    n_out = len(labels)
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
-    model.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, metrics=["accuracy"])
-    one_hot = lambda x, y: (x, tf.one_hot(y, n_out))  # noqa: E731 - label smoothing needs one-hot targets
-
-    def dataset(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
-        # The images stay uint8 (the rasteriser's own values) until a batch is taken: a float32
-        # copy of a whole epoch is 4x the bytes, and at 40 px with two channels it did not fit.
-        to_float = lambda xb, yb: (tf.cast(xb, tf.float32) * (1 / 255), yb)  # noqa: E731
-        return (tf.data.Dataset.from_tensor_slices((_to_u8(x), y))
-                .shuffle(min(len(x), 400_000), seed=seed, reshuffle_each_iteration=True)
-                .batch(args.batch_size).map(to_float).map(one_hot).prefetch(2))
-
-    # No image-space shifting or scaling: the rasteriser centres and scales every drawing, so the
-    # model never sees those; the stroke-level augmentation (augment.py, childlike.py) does the rest.
-    val = (tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), va_y)).batch(512).map(one_hot)
-           if len(x_val) else None)
-    from inference.training.progress import TqdmEpochs
-
-    bar = TqdmEpochs(args.epochs)
+    members_cards: list[dict[str, Any]] = []
     history: dict[str, list[float]] = {}
-    if fresh:
-        x_train_u8 = _to_u8(x_train)
-        for e, (xa, ya) in enumerate(fresh):
-            xe = np.concatenate([x_train_u8, xa])
-            ye = np.concatenate([y_train, ya])
-            h = model.fit(dataset(xe, ye, args.seed + e), initial_epoch=e, epochs=e + 1, validation_data=val, verbose=0, callbacks=[bar])
-            for k, v in h.history.items():
-                history.setdefault(k, []).extend(float(x) for x in v)
-            del xe, ye
-    else:
-        h = model.fit(dataset(x_train, y_train, args.seed), epochs=args.epochs, validation_data=val, verbose=0, callbacks=[bar])
-        history = {k: [float(x) for x in v] for k, v in h.history.items()}
-    bar.bar.close()
-    train_s = time.time() - t0
-    prior: dict[str, Any] | None = None
-    if args.balance_prior:
-        from inference.training.calibration import bake_prior_correction
+    prior: dict[str, Any] | None = None  # an ensemble's members have their own baked in
+    if args.ensemble_of:
+        from inference.training.ensemble import load_members, merge_members
 
-        seen = np.bincount(y_train, minlength=n_out) + (np.bincount(fresh[0][1], minlength=n_out) if fresh else 0)
-        shift = bake_prior_correction(model, seen)
-        prior = {"images_per_epoch": {l: int(seen[i]) for i, l in enumerate(labels)},
-                 "max_shift": float(np.abs(shift).max())}
-        print(f"[train] prior correction baked in (largest logit shift {prior['max_shift']:.2f})", file=sys.stderr)
+        members, m_labels, m_spec, members_cards = load_members([Path(d) for d in args.ensemble_of.split(",") if d])
+        if m_labels != labels or m_spec != spec:
+            raise SystemExit("--ensemble-of: the members' labels and raster spec must equal this command's "
+                             "(train them with the same --all-classes/--categories, --size, --channels, --line-width)")
+        model = merge_members(members, name="doodle_ensemble_" + "_".join(str(c["name"]) for c in members_cards))
+        x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
+        train_s = time.time() - t0
+    else:
+        x_tr = _render_split(split.train, labels, spec, args.workers, "rasterise train", use_cache)
+        y_parts = [tr_y]
+        x_parts = [x_tr]
+        # Fresh augmentation: one new copy per epoch (rendered up front, used once each).
+        fresh: list[tuple[np.ndarray, np.ndarray]] = []
+        for k in range(args.epochs if args.fresh_aug else args.aug_copies):
+            pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
+            idx = np.flatnonzero(pick)
+            xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug,
+                              {"missing": args.aug_missing, "drop_rate": args.aug_drop_rate})
+            if args.fresh_aug:  # kept as bytes: 14 epochs of 40 px, 2 channels in float16 filled 24 GiB
+                fresh.append((_to_u8(xa), tr_y[idx]))
+            else:
+                x_parts.append(xa)
+                y_parts.append(tr_y[idx])
+        if args.bitmaps and spec["size"] == 28 and spec["channels"] == ["ink"]:
+            cap = args.bitmaps_per_class or args.max_per_class or 10**9
+            for i, l in enumerate(labels):
+                if data[l].bitmaps:
+                    b = np.concatenate(data[l].bitmaps)[:cap]
+                    x_parts.append((b.astype(np.float16) / 255)[..., None])
+                    y_parts.append(np.full(len(b), i, dtype=np.int32))
+        x_train = np.concatenate(x_parts)
+        y_train = np.concatenate(y_parts)
+        x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
+        del x_parts
+        print(f"[train] training images {len(x_train)} (with augmentation) in {time.time() - t0:.0f}s", file=sys.stderr)
+
+        model = build_cnn(spec["size"], len(spec["channels"]), len(labels), args.arch)
+        per_epoch = len(x_train) + (len(fresh[0][0]) if fresh else 0)
+        steps = max(1, int(np.ceil(per_epoch / args.batch_size))) * args.epochs
+        sched = keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
+        n_out = len(labels)
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+        model.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, metrics=["accuracy"])
+        one_hot = lambda x, y: (x, tf.one_hot(y, n_out))  # noqa: E731 - label smoothing needs one-hot targets
+
+        def dataset(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+            # The images stay uint8 (the rasteriser's own values) until a batch is taken: a float32
+            # copy of a whole epoch is 4x the bytes, and at 40 px with two channels it did not fit.
+            to_float = lambda xb, yb: (tf.cast(xb, tf.float32) * (1 / 255), yb)  # noqa: E731
+            return (tf.data.Dataset.from_tensor_slices((_to_u8(x), y))
+                    .shuffle(min(len(x), 400_000), seed=seed, reshuffle_each_iteration=True)
+                    .batch(args.batch_size).map(to_float).map(one_hot).prefetch(2))
+
+        # No image-space shifting or scaling: the rasteriser centres and scales every drawing, so the
+        # model never sees those; the stroke-level augmentation (augment.py, childlike.py) does the rest.
+        val = (tf.data.Dataset.from_tensor_slices((x_val.astype(np.float32), va_y)).batch(512).map(one_hot)
+               if len(x_val) else None)
+        from inference.training.progress import TqdmEpochs
+
+        bar = TqdmEpochs(args.epochs)
+        history = {}
+        if fresh:
+            x_train_u8 = _to_u8(x_train)
+            for e, (xa, ya) in enumerate(fresh):
+                xe = np.concatenate([x_train_u8, xa])
+                ye = np.concatenate([y_train, ya])
+                h = model.fit(dataset(xe, ye, args.seed + e), initial_epoch=e, epochs=e + 1, validation_data=val, verbose=0, callbacks=[bar])
+                for k, v in h.history.items():
+                    history.setdefault(k, []).extend(float(x) for x in v)
+                del xe, ye
+        else:
+            h = model.fit(dataset(x_train, y_train, args.seed), epochs=args.epochs, validation_data=val, verbose=0, callbacks=[bar])
+            history = {k: [float(x) for x in v] for k, v in h.history.items()}
+        bar.bar.close()
+        train_s = time.time() - t0
+        if args.balance_prior:
+            from inference.training.calibration import bake_prior_correction
+
+            seen = np.bincount(y_train, minlength=n_out) + (np.bincount(fresh[0][1], minlength=n_out) if fresh else 0)
+            shift = bake_prior_correction(model, seen)
+            prior = {"images_per_epoch": {l: int(seen[i]) for i, l in enumerate(labels)},
+                     "max_shift": float(np.abs(shift).max())}
+            print(f"[train] prior correction baked in (largest logit shift {prior['max_shift']:.2f})", file=sys.stderr)
     calibration: dict[str, Any] | None = None
     if args.calibrate and len(x_val):
         from inference.training.calibration import bake_temperature, fit_temperature
@@ -358,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     # card.json is needed by the runner; write a first version, then the full one.
     card: dict[str, Any] = {"name": name, "input": spec, "labels": labels}
     (out_dir / "card.json").write_text(json.dumps(card), encoding="utf-8")
-    sizes = export_model(model, out_dir)
+    sizes = export_model(model, out_dir, args.tflite_weights)
 
     # ---- measure through the serving path: rasterise + LiteRT model + category mask
     runner = ModelRunner(out_dir, "tflite")
@@ -420,10 +454,19 @@ def main(argv: list[str] | None = None) -> int:
         "output": {"kind": "softmax", "labels": "labels.json", "masking": "keep the category's labels, renormalise"},
         "labels": labels,
         "categories": [c["code"] for c in cats],
-        "augmentation": {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
-                         "label_smoothing": args.label_smoothing,
-                         **({"missing": args.aug_missing, "drop_rate": args.aug_drop_rate} if args.aug == "childlike" else {})},
-        "architecture": {"name": model.name, "arch": args.arch, "params": int(model.count_params()), "macs": count_macs(model)},
+        "augmentation": ({"members": [c.get("augmentation") for c in members_cards]} if members_cards else
+                         {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
+                          "label_smoothing": args.label_smoothing,
+                          **({"missing": args.aug_missing, "drop_rate": args.aug_drop_rate} if args.aug == "childlike" else {})}),
+        "architecture": {"name": model.name, "arch": "ensemble" if members_cards else args.arch,
+                         "params": int(model.count_params()), "macs": count_macs(model)},
+        **({"ensemble": {
+            "combination": "normalised geometric mean of the members' probabilities, as one network "
+                           "(inference.training.ensemble.merge_members), temperature fitted again",
+            "members": [{"name": c["name"], "command": c.get("command"), "architecture": c.get("architecture"),
+                         "train_seconds": c.get("train_seconds"), "prior_correction": bool(c.get("prior_correction"))}
+                        for c in members_cards]}} if members_cards else {}),
+        "tflite_weights": args.tflite_weights,
         "files": sizes,
         "metrics": metrics,
         "seed": args.seed,
@@ -432,9 +475,13 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(train_s, 1),
         "data": {
             "dir": str(args.data),
-            "summary": (f"{len(tr_d)} simplified drawings for training (+{args.aug_copies} augmented rendering(s) of {args.aug_fraction:.0%} of them"
-                        f"{', + bitmap rows' if args.bitmaps else ''}), {len(te_d)} held out for test "
-                        f"({args.test_per_class}/class, seeded), raw drawings with timing held out entirely."),
+            "summary": ((f"the members' training data (their cards); the same seeded split, so {len(te_d)} drawings held out "
+                         f"for test ({args.test_per_class}/class) and the validation split the temperature is fitted on "
+                         f"were never trained on by any member, raw drawings with timing held out entirely.")
+                        if members_cards else
+                        (f"{len(tr_d)} simplified drawings for training (+{args.aug_copies} augmented rendering(s) of {args.aug_fraction:.0%} of them"
+                         f"{', + bitmap rows' if args.bitmaps else ''}), {len(te_d)} held out for test "
+                         f"({args.test_per_class}/class, seeded), raw drawings with timing held out entirely.")),
             "train_per_class": {l: len(split.train[l]) for l in labels},
         },
         **({"prior_correction": prior} if prior else {}),

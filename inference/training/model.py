@@ -37,7 +37,9 @@ def count_macs(model: keras.Model) -> int:
     """Multiply-adds of the conv and dense layers for one image."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
+        if isinstance(layer, keras.Model):  # an ensemble's member towers
+            total += count_macs(layer)
+        elif isinstance(layer, layers.Conv2D):
             _, h, w, c_out = layer.output.shape
             kh, kw = layer.kernel_size
             c_in = layer.input.shape[-1]

@@ -1,6 +1,8 @@
 """Every runtime computes the same probabilities as the Keras model it was exported from."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -78,7 +80,6 @@ def test_card_without_input_spec_is_a_load_error(tmp_path, model_dir):
 def shipped_model_dirs():
     """The model directories `models/categories.json` names (none before a model is shipped)."""
     import json
-    from pathlib import Path
 
     models = Path(__file__).resolve().parents[2] / "models"
     try:
@@ -90,10 +91,23 @@ def shipped_model_dirs():
 
 @pytest.mark.parametrize("shipped", shipped_model_dirs(), ids=lambda p: p.name)
 def test_shipped_model_runtimes_match_keras(shipped):
+    import json
+
+    from inference.raster import rasterize
+
     info = read_model_info(shipped)
-    x = np.random.default_rng(1).random((5, *info.input_shape), dtype=np.float32)
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "quickdraw" / "raw"
+    drawings = [json.loads(line)["drawing"] for p in sorted(fixtures.glob("*.ndjson"))[:8]
+                for line in p.read_text(encoding="utf-8").splitlines()[:2]]
+    x = np.stack([rasterize(d, info.spec) for d in drawings]).astype(np.float32)
     want = load_runtime(shipped, "keras").predict(x)
-    assert want.shape == (5, len(info.labels))
-    for kind in ("litert", "tf"):
-        np.testing.assert_allclose(load_runtime(shipped, kind, max_batch_size=4).predict(x),
-                                   want, atol=1e-5, err_msg=kind)
+    assert want.shape == (len(x), len(info.labels))
+    # The SavedModel is float32 like model.keras; model.tflite may hold int8 weights (the card
+    # says), which moves probabilities by at most a few hundredths (models/README.md).
+    np.testing.assert_allclose(load_runtime(shipped, "tf", max_batch_size=4).predict(x), want, atol=1e-5)
+    card = json.loads((shipped / "card.json").read_text(encoding="utf-8"))
+    int8 = card.get("tflite_weights", "float32") == "int8"
+    got = load_runtime(shipped, "litert", max_batch_size=4).predict(x)
+    np.testing.assert_allclose(got, want, atol=0.05 if int8 else 1e-5)
+    assert float(np.abs(got - want).mean()) < (2e-3 if int8 else 1e-6)
+    assert (got.argmax(axis=1) == want.argmax(axis=1)).mean() >= (0.8 if int8 else 1.0)
