@@ -73,6 +73,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="train nothing: merge these trained model directories (same labels and raster) into one "
                          "network serving their geometric-mean ensemble (inference.training.ensemble), then "
                          "calibrate (--calibrate), export and measure it like a trained model")
+    ap.add_argument("--teacher", type=Path, default=None, metavar="DIR",
+                    help="distil: learn this trained model's probabilities on every training image (with "
+                         "--distill-weight of them, the rest the label); same labels and raster spec")
+    ap.add_argument("--distill-weight", type=float, default=0.8, help="with --teacher: the teacher's share of each target")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.5, help="early-recognition probability threshold")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -338,13 +342,24 @@ def main(argv: list[str] | None = None) -> int:
         model.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, metrics=["accuracy"])
         one_hot = lambda x, y: (x, tf.one_hot(y, n_out))  # noqa: E731 - label smoothing needs one-hot targets
 
+        teacher = None
+        if args.teacher:
+            from inference.training.distill import load_teacher, soft_targets
+
+            teacher = load_teacher(args.teacher, labels, spec)
+
         def dataset(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
             # The images stay uint8 (the rasteriser's own values) until a batch is taken: a float32
             # copy of a whole epoch is 4x the bytes, and at 40 px with two channels it did not fit.
             to_float = lambda xb, yb: (tf.cast(xb, tf.float32) * (1 / 255), yb)  # noqa: E731
-            return (tf.data.Dataset.from_tensor_slices((_to_u8(x), y))
-                    .shuffle(min(len(x), 400_000), seed=seed, reshuffle_each_iteration=True)
-                    .batch(args.batch_size).map(to_float).map(one_hot).prefetch(2))
+            x_u8 = _to_u8(x)
+            if teacher is not None:  # soft targets (float16), already one row per label
+                soft = soft_targets(teacher, x_u8, y, n_out, args.distill_weight)
+                ds = tf.data.Dataset.from_tensor_slices((x_u8, soft)).map(lambda xb, yb: (xb, tf.cast(yb, tf.float32)))
+            else:
+                ds = tf.data.Dataset.from_tensor_slices((x_u8, y))
+            ds = ds.shuffle(min(len(x), 400_000), seed=seed, reshuffle_each_iteration=True).batch(args.batch_size).map(to_float)
+            return (ds if teacher is not None else ds.map(one_hot)).prefetch(2)
 
         # No image-space shifting or scaling: the rasteriser centres and scales every drawing, so the
         # model never sees those; the stroke-level augmentation (augment.py, childlike.py) does the rest.
@@ -469,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         "tflite_weights": args.tflite_weights,
         "files": sizes,
         "metrics": metrics,
+        **({"distillation": {"teacher": str(args.teacher), "teacher_name": args.teacher.name, "weight": args.distill_weight}}
+           if args.teacher else {}),
         "seed": args.seed,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,

@@ -102,3 +102,28 @@ def test_ensemble_members_must_share_labels(tmp_path: Path) -> None:
     assert train_main([*common, "--labels", "cat,car", "--name", "b"]) == 0
     with pytest.raises(SystemExit, match="labels or raster spec differ"):
         train_main([*common, "--labels", "cat,dog", "--name", "ab", "--ensemble-of", f"{tmp_path / 'a'},{tmp_path / 'b'}"])
+
+
+def test_distillation_learns_from_a_teacher(tmp_path: Path) -> None:
+    common = ["--tiny", "--data", str(FIXTURES), "--labels", "cat,dog,car,apple", "--out", str(tmp_path)]
+    assert train_main([*common, "--name", "teacher"]) == 0
+    assert train_main([*common, "--name", "student", "--teacher", str(tmp_path / "teacher"),
+                       "--distill-weight", "0.7", "--aug", "childlike", "--fresh-aug"]) == 0
+    card = json.loads((tmp_path / "student" / "card.json").read_text())
+    assert card["distillation"] == {"teacher": str(tmp_path / "teacher"), "teacher_name": "teacher", "weight": 0.7}
+    assert card["metrics"]["categories"]["custom"]["test"]["top1"] is not None
+
+
+def test_soft_targets_mix_the_teacher_with_the_label() -> None:
+    from inference.training.distill import soft_targets
+
+    class Uniform:
+        def predict(self, x, batch_size, verbose):
+            return np.full((len(x), 4), 0.25, dtype=np.float32)
+
+    t = soft_targets(Uniform(), np.zeros((5, 2, 2, 1), np.uint8), np.array([0, 1, 2, 3, 0]), 4, 0.8, batch_size=2)
+    assert t.dtype == np.float16 and t.shape == (5, 4)
+    np.testing.assert_allclose(t.sum(axis=1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(t[1], [0.2, 0.4, 0.2, 0.2], atol=1e-3)
+    with pytest.raises(ValueError, match="within 0..1"):
+        soft_targets(Uniform(), np.zeros((1, 2, 2, 1), np.uint8), np.array([0]), 4, 1.5)
