@@ -492,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(train_s, 1),
         "data": {
             "dir": str(args.data),
-            "summary": ((f"the members' training data (their cards); the same seeded split, so {len(te_d)} drawings held out "
+            "summary": ((f"The members' training data (their cards); the same seeded split, so {len(te_d)} drawings held out "
                          f"for test ({args.test_per_class}/class) and the validation split the temperature is fitted on "
                          f"were never trained on by any member, raw drawings with timing held out entirely.")
                         if members_cards else

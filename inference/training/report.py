@@ -39,6 +39,24 @@ def _pct(v: Any) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
+def _ensemble_lines(card: dict[str, Any]) -> list[str]:
+    """How an ensemble's members were trained (each member's own command, then the merge above),
+    and a distilled model's teacher."""
+    lines: list[str] = []
+    ens = card.get("ensemble")
+    if ens:
+        lines += [f"An ensemble as one network: {ens['combination']}. Its members, trained first (each "
+                  "command writes the directory the merge command above reads):", ""]
+        for m in ens["members"]:
+            lines += [f"- `{m['name']}` ({m.get('train_seconds') or '?'} s of training):", "",
+                      f"      {m.get('command')}", ""]
+    dist = card.get("distillation")
+    if dist:
+        lines += [f"Distilled from `{dist['teacher_name']}` (`{dist['teacher']}`): each training image's target is "
+                  f"{dist['weight']:.0%} the teacher's probabilities and the rest its label.", ""]
+    return lines
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """A readable model card from card.json."""
     m = card["metrics"]
@@ -53,6 +71,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         f"Data: {card['dataset_credit']}. {card['data']['summary']}",
         "",
+        *_ensemble_lines(card),
         "## Input (the rasteriser spec; `inference.raster.rasterize(strokes, card['input'])`)",
         "",
         "```json",

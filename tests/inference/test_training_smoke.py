@@ -85,6 +85,8 @@ def test_ensemble_of_two_trained_models_is_one_network_computing_their_geometric
     card = json.loads((tmp_path / "ab" / "card.json").read_text())
     assert [m["name"] for m in card["ensemble"]["members"]] == ["a", "b"]
     assert card["architecture"]["arch"] == "ensemble" and card["tflite_weights"] == "float32"
+    md = (tmp_path / "ab" / "card.md").read_text()
+    assert "An ensemble as one network" in md and "--name a" in md and "--seed 7" in md
     member_card = json.loads((tmp_path / "a" / "card.json").read_text())
     assert card["architecture"]["macs"] > member_card["architecture"]["macs"] * 1.9
     raws = [json.loads(line)["drawing"] for name in ("cat", "car")
@@ -111,6 +113,7 @@ def test_distillation_learns_from_a_teacher(tmp_path: Path) -> None:
                        "--distill-weight", "0.7", "--aug", "childlike", "--fresh-aug"]) == 0
     card = json.loads((tmp_path / "student" / "card.json").read_text())
     assert card["distillation"] == {"teacher": str(tmp_path / "teacher"), "teacher_name": "teacher", "weight": 0.7}
+    assert "Distilled from `teacher`" in (tmp_path / "student" / "card.md").read_text()
     assert card["metrics"]["categories"]["custom"]["test"]["top1"] is not None
 
 
