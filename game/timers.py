@@ -73,8 +73,10 @@ class TimerLoop:
         if self._on_store_failure is not None:
             self._on_store_failure(True)
 
-    def _answered(self) -> None:
-        if self._outage_since_ms is not None:
+    def _answered(self) -> bool:
+        """The store answered; True when that ends an outage."""
+        ended = self._outage_since_ms is not None
+        if ended:
             lasted_s = (self._service.clock_ms() - self._outage_since_ms) / 1000
             log.warning("timer loop: the store is back after %.1f s (%d failed attempts)",
                         lasted_s, self._failures)
@@ -82,6 +84,7 @@ class TimerLoop:
                 self._on_store_failure(False)
         self._outage_since_ms = None
         self._failures = 0
+        return ended
 
     async def run_once(self) -> int:
         """Fire every due deadline now; returns how many ticks changed a game."""
@@ -115,7 +118,11 @@ class TimerLoop:
                 self._failed(exc)
                 next_at = None
             else:
-                self._answered()
+                if self._answered():
+                    try:
+                        await self._service.store.drop_idle_connections()
+                    except Exception:  # only a courtesy: a stale connection would fail once
+                        log.warning("could not drop the store's idle connections", exc_info=True)
             wait_ms = self._poll_ms
             if self._failures:  # back off while the store is away (it was tried every 10 ms)
                 wait_ms = min(OUTAGE_BACKOFF_MAX_MS, self._poll_ms * 2 ** min(self._failures, 10))

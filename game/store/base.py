@@ -96,6 +96,11 @@ class GameStore(Protocol):
         """True when the store answers (for /readyz)."""
         ...
 
+    async def drop_idle_connections(self) -> None:
+        """After an outage: close the idle connections opened before it, which would each fail
+        once on their next use (their server went away) and look like a second outage."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections and background tasks."""
         ...

@@ -150,6 +150,9 @@ class MemoryStore:
     async def ping(self) -> bool:
         return True
 
+    async def drop_idle_connections(self) -> None:
+        return None  # no connections
+
     async def aclose(self) -> None:
         for handle in self._expiry.values():
             handle.cancel()

@@ -268,6 +268,9 @@ class RedisStore:
         finally:
             await self._subs.remove(channel, queue)
 
+    async def drop_idle_connections(self) -> None:
+        await self._redis.connection_pool.disconnect(inuse_connections=False)
+
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())
