@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="distil: learn this trained model's probabilities on every training image (with "
                          "--distill-weight of them, the rest the label); same labels and raster spec")
     ap.add_argument("--distill-weight", type=float, default=0.8, help="with --teacher: the teacher's share of each target")
+    ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                    help="mixup (Zhang et al., 2018): blend each batch with itself shuffled, weight ~ Beta(ALPHA, ALPHA); 0: off")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.5, help="early-recognition probability threshold")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -138,6 +140,25 @@ def export_model(model: Any, out_dir: Path, tflite_weights: str = "int8") -> dic
     sizes = {p.name: p.stat().st_size for p in out_dir.iterdir() if p.is_file()}
     sizes["saved_model"] = sum(p.stat().st_size for p in sm.rglob("*") if p.is_file())
     return sizes
+
+
+def mixup_batch(alpha: float, seed: int):
+    """A tf.data map blending a batch (images, one-hot or soft targets) with a shuffled copy of
+    itself: one Beta(alpha, alpha) weight per image, images and targets alike."""
+    import tensorflow as tf
+
+    def mix(x, y):
+        n = tf.shape(x)[0]
+        g1 = tf.random.gamma([n], alpha, seed=seed)
+        g2 = tf.random.gamma([n], alpha, seed=seed + 1)
+        lam = g1 / (g1 + g2)
+        lam = tf.maximum(lam, 1.0 - lam)  # the image keeps its own label as the larger part
+        perm = tf.random.shuffle(tf.range(n), seed=seed)
+        lx = tf.reshape(lam, [-1, 1, 1, 1])
+        ly = tf.reshape(lam, [-1, 1])
+        return lx * x + (1 - lx) * tf.gather(x, perm), ly * y + (1 - ly) * tf.gather(y, perm)
+
+    return mix
 
 
 def write_tflite(saved_model: Path, path: Path, weights: str = "int8") -> None:
@@ -359,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ds = tf.data.Dataset.from_tensor_slices((x_u8, y))
             ds = ds.shuffle(min(len(x), 400_000), seed=seed, reshuffle_each_iteration=True).batch(args.batch_size).map(to_float)
-            return (ds if teacher is not None else ds.map(one_hot)).prefetch(2)
+            ds = ds if teacher is not None else ds.map(one_hot)
+            if args.mixup > 0:
+                ds = ds.map(mixup_batch(args.mixup, seed))
+            return ds.prefetch(2)
 
         # No image-space shifting or scaling: the rasteriser centres and scales every drawing, so the
         # model never sees those; the stroke-level augmentation (augment.py, childlike.py) does the rest.
@@ -472,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         "augmentation": ({"members": [c.get("augmentation") for c in members_cards]} if members_cards else
                          {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
                           "label_smoothing": args.label_smoothing,
-                          **({"missing": args.aug_missing, "drop_rate": args.aug_drop_rate} if args.aug == "childlike" else {})}),
+                          **({"missing": args.aug_missing, "drop_rate": args.aug_drop_rate} if args.aug == "childlike" else {}),
+                          **({"mixup_alpha": args.mixup} if args.mixup > 0 else {})}),
         "architecture": {"name": model.name, "arch": "ensemble" if members_cards else args.arch,
                          "params": int(model.count_params()), "macs": count_macs(model)},
         **({"ensemble": {

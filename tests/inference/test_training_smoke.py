@@ -110,8 +110,9 @@ def test_distillation_learns_from_a_teacher(tmp_path: Path) -> None:
     common = ["--tiny", "--data", str(FIXTURES), "--labels", "cat,dog,car,apple", "--out", str(tmp_path)]
     assert train_main([*common, "--name", "teacher"]) == 0
     assert train_main([*common, "--name", "student", "--teacher", str(tmp_path / "teacher"),
-                       "--distill-weight", "0.7", "--aug", "childlike", "--fresh-aug"]) == 0
+                       "--distill-weight", "0.7", "--aug", "childlike", "--fresh-aug", "--mixup", "0.2"]) == 0
     card = json.loads((tmp_path / "student" / "card.json").read_text())
+    assert card["augmentation"]["mixup_alpha"] == 0.2
     assert card["distillation"] == {"teacher": str(tmp_path / "teacher"), "teacher_name": "teacher", "weight": 0.7}
     assert "Distilled from `teacher`" in (tmp_path / "student" / "card.md").read_text()
     assert card["metrics"]["categories"]["custom"]["test"]["top1"] is not None
@@ -130,3 +131,24 @@ def test_soft_targets_mix_the_teacher_with_the_label() -> None:
     np.testing.assert_allclose(t[1], [0.2, 0.4, 0.2, 0.2], atol=1e-3)
     with pytest.raises(ValueError, match="within 0..1"):
         soft_targets(Uniform(), np.zeros((1, 2, 2, 1), np.uint8), np.array([0]), 4, 1.5)
+
+
+def test_mixup_blends_each_image_with_another_keeping_its_own_label_the_larger_part() -> None:
+    import tensorflow as tf
+
+    from inference.training.cli import mixup_batch
+
+    n = 64  # one label per image, so a target names its partner
+    x = np.zeros((n, 4, 4, 1), np.float32)
+    x[:, 0, 0, 0] = np.arange(n) + 1
+    y = np.eye(n, dtype=np.float32)
+    mx, my = (t.numpy() for t in mixup_batch(0.4, seed=3)(tf.constant(x), tf.constant(y)))
+    np.testing.assert_allclose(my.sum(axis=1), 1.0, atol=1e-5)
+    own = my[np.arange(n), np.arange(n)]
+    assert (own >= 0.5 - 1e-6).all()
+    mixed = np.flatnonzero(own < 1 - 1e-3)
+    assert len(mixed) > n // 2  # something was really mixed
+    for i in mixed:  # the image is the same blend of the same two images as its target
+        partner = int(np.argmax(np.where(np.arange(n) == i, -1, my[i])))
+        assert np.isclose(my[i, partner], 1 - own[i], atol=1e-5)
+        assert np.isclose(mx[i, 0, 0, 0], own[i] * (i + 1) + (1 - own[i]) * (partner + 1), atol=1e-3)
