@@ -312,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         for part in ("train", "val", "test"):
             _render_split(getattr(split, part), labels, spec, args.workers, f"rasterise {part}", True)
         return 0
+    x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
     members_cards: list[dict[str, Any]] = []
     history: dict[str, list[float]] = {}
     prior: dict[str, Any] | None = None  # an ensemble's members have their own baked in
@@ -323,7 +324,6 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--ensemble-of: the members' labels and raster spec must equal this command's "
                              "(train them with the same --all-classes/--categories, --size, --channels, --line-width)")
         model = merge_members(members, name="doodle_ensemble_" + "_".join(str(c["name"]) for c in members_cards))
-        x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
         train_s = time.time() - t0
     else:
         x_tr = _render_split(split.train, labels, spec, args.workers, "rasterise train", use_cache)
@@ -350,7 +350,6 @@ def main(argv: list[str] | None = None) -> int:
                     y_parts.append(np.full(len(b), i, dtype=np.int32))
         x_train = np.concatenate(x_parts)
         y_train = np.concatenate(y_parts)
-        x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
         del x_parts
         print(f"[train] training images {len(x_train)} (with augmentation) in {time.time() - t0:.0f}s", file=sys.stderr)
 
@@ -392,7 +391,6 @@ def main(argv: list[str] | None = None) -> int:
         from inference.training.progress import TqdmEpochs
 
         bar = TqdmEpochs(args.epochs)
-        history = {}
         if fresh:
             x_train_u8 = _to_u8(x_train)
             for e, (xa, ya) in enumerate(fresh):

@@ -16,16 +16,12 @@ import numpy as np
 
 def load_teacher(model_dir: Path, labels: list[str], spec: dict) -> object:
     """The teacher's Keras model; its labels and raster spec must be the student's."""
-    import json
+    from inference.training.ensemble import load_members
 
-    import keras
-
-    model_dir = Path(model_dir)
-    card = json.loads((model_dir / "card.json").read_text(encoding="utf-8"))
-    t_labels = json.loads((model_dir / "labels.json").read_text(encoding="utf-8"))
-    if t_labels != labels or card["input"] != spec:
+    (model,), t_labels, t_spec, _ = load_members([Path(model_dir)])
+    if t_labels != labels or t_spec != spec:
         raise SystemExit(f"--teacher {model_dir}: its labels or raster spec differ from this command's")
-    return keras.models.load_model(model_dir / "model.keras", compile=False)
+    return model
 
 
 def soft_targets(teacher: object, images_u8: np.ndarray, y: np.ndarray, n_out: int, weight: float,
