@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from inference.raster import rasterize
+from inference import inputs as model_inputs
+from inference.sequence import encode as encode_sequence, is_sequence_spec
 
 REPO = Path(__file__).resolve().parents[1]
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -52,21 +53,28 @@ class ModelRunner:
             raise ValueError(f"unknown runtime {runtime!r}")
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Softmax probabilities (n, len(labels)) for float32 NHWC images."""
-        images = np.asarray(images, dtype=np.float32)
-        if len(images) == 0:
+        """Softmax probabilities (n, len(labels)) for float32 model inputs (NHWC images, or
+        point sequences for a sequence model)."""
+        images = model_inputs.as_float32(images)
+        n = model_inputs.rows(images)
+        if n == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         if self.runtime == "keras":
-            return np.asarray(self._model.predict(images, batch_size=batch_size, verbose=0))
+            x = list(images) if isinstance(images, tuple) else images
+            return np.asarray(self._model.predict(x, batch_size=batch_size, verbose=0))
         out = []
-        for i in range(0, len(images), batch_size):
-            chunk = images[i : i + batch_size]
-            if len(chunk) != self._batch:
-                inp = self._interp.get_input_details()[0]["index"]
-                self._interp.resize_tensor_input(inp, list(chunk.shape))
+        for i in range(0, n, batch_size):
+            chunk = model_inputs.take(images, i, i + batch_size)
+            parts = chunk if isinstance(chunk, tuple) else (chunk,)
+            # Inputs matched by rank: the image is 4-D, a point sequence 3-D.
+            details = sorted(self._interp.get_input_details(), key=lambda d: -len(d["shape"]))
+            if len(parts[0]) != self._batch:
+                for d, part in zip(details, parts):
+                    self._interp.resize_tensor_input(d["index"], list(part.shape))
                 self._interp.allocate_tensors()
-                self._batch = len(chunk)
-            self._interp.set_tensor(self._interp.get_input_details()[0]["index"], chunk)
+                self._batch = len(parts[0])
+            for d, part in zip(details, parts):
+                self._interp.set_tensor(d["index"], part)
             self._interp.invoke()
             out.append(self._interp.get_tensor(self._interp.get_output_details()[0]["index"]).copy())
         return np.concatenate(out)
@@ -76,7 +84,9 @@ class ModelRunner:
         card says."""
         if len(drawings) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return self.predict(np.stack([rasterize(d, self.spec, fmt="columns") for d in drawings]))
+        if is_sequence_spec(self.spec):  # a stroke-sequence model: points, not a raster
+            return self.predict(np.stack([encode_sequence(d, self.spec, fmt="columns") for d in drawings]))
+        return self.predict(model_inputs.stack([model_inputs.drawing_input(d, self.spec, fmt="columns") for d in drawings]))
 
 
 class EnsembleRunner:

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from inference import inputs as model_inputs
 from inference.api import Guess, RecognizeRequest
 from inference.batcher import Batcher, BatchPolicy, Entry, QueueFullError
 from inference.errors import (BadRequestError, InferenceError, ModelLoadError, PoolClosedError,
@@ -129,7 +130,8 @@ class _RasterCache:
         for k in keys:
             self._entries.pop(k, None)
 
-    def image(self, key: str, model: str, spec: dict, base: int, new_strokes: list) -> np.ndarray:
+    def image(self, key: str, model: str, spec: dict, base: int, new_strokes: list) -> Any:
+        """The drawing's model input row (its raster, and its points if the model reads them)."""
         cache_key = (key, model)
         if base == 0:
             entry = [self._raster.IncrementalRaster(spec), 0, None]
@@ -143,7 +145,7 @@ class _RasterCache:
                 for stroke in new_strokes:
                     entry[0].add_stroke(stroke)
                 entry[1] += len(new_strokes)
-                entry[2] = entry[0].image()
+                entry[2] = model_inputs.incremental_input(entry[0], entry[0].image(), spec)
         except Exception:
             self._entries.pop(cache_key, None)  # half-added: start again next time
             raise
@@ -200,7 +202,7 @@ def _handle_batch(items: list[tuple], cache: _RasterCache, runtimes: dict, specs
         by_model.setdefault(model, []).append((req_id, image, (labels, index, top_k)))
     for model, rows in by_model.items():
         try:
-            probs = runtimes[model].predict(np.stack([image for _, image, _ in rows]))
+            probs = runtimes[model].predict(model_inputs.stack([image for _, image, _ in rows]))
         except Exception as exc:
             results.extend((req_id, False, ("error", f"model {model!r} failed: {exc}"))
                            for req_id, _, _ in rows)

@@ -2,7 +2,9 @@
 LiteRT or ONNX Runtime (lazily, so a worker only pays for the runtime it uses).
 
 Every runtime exposes the same small interface, `ModelRuntime.predict(batch) -> probabilities`,
-and takes a float32 batch shaped like the model card's raster spec.
+and takes a float32 batch shaped like the model card's raster spec, or for a model that also
+reads the drawing's points (a card `"input"` with a `"sequence"` part, `inference.inputs`) the
+pair (images, points).
 
 Runtimes (measured in `bench/inference/README.md`):
 - ``litert``: the LiteRT interpreter over `model.tflite`, one interpreter per batch bucket so the
@@ -11,8 +13,9 @@ Runtimes (measured in `bench/inference/README.md`):
   per batch bucket (a concrete function with a fully static shape each).
 - ``keras``: `model.keras` with `model.predict` per call: the baseline, slow on small batches.
 
-Batches are padded up to the next bucket (powers of two up to `max_batch_size`) and the padding
-rows are dropped from the output.
+Batches run on buckets (powers of two up to `max_batch_size`): LiteRT splits a batch over
+buckets that add up to it exactly (`exact_chunks`), the others pad it up to the next bucket and
+drop the padding rows from the output.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
+from inference import inputs as model_inputs
 from inference.errors import ModelLoadError
 
 RUNTIMES = ("litert", "tf", "keras")
@@ -44,6 +48,11 @@ class ModelInfo:
         """(H, W, C) of one raster."""
         size = int(self.spec["size"])
         return (size, size, len(self.spec.get("channels", ["ink"])))
+
+    @property
+    def sequence_shape(self) -> tuple[int, int] | None:
+        """(points, features) of the second input, for a model that reads points too; else None."""
+        return model_inputs.sequence_shape(self.spec)
 
 
 def read_model_info(model_dir: Path) -> ModelInfo:
@@ -73,8 +82,8 @@ class ModelRuntime(Protocol):
     info: ModelInfo
     kind: str
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(n, H, W, C) float32 -> (n, len(labels)) float32."""
+    def predict(self, batch: "model_inputs.ModelInput") -> np.ndarray:
+        """(n, H, W, C) float32 (or those and (n, points, features)) -> (n, len(labels)) float32."""
         ...
 
 
@@ -93,6 +102,23 @@ def _bucket_for(n: int, buckets: tuple[int, ...]) -> int:
         if b >= n:
             return b
     return buckets[-1]
+
+
+def exact_chunks(n: int, buckets: tuple[int, ...]) -> list[int]:
+    """Split `n` rows into bucket sizes that add up to exactly `n`, largest first (greedy).
+
+    For LiteRT: a small CNN's cost is linear in its rows, with little per call (qd_kids_v10,
+    int8 weights, one thread: ~43 us a row, ~10 us a call, batch 1 to 32 alike), so padding a
+    batch of 5 up to the 8 bucket computed 3 rows for nothing, where 4 + 1 costs one more call.
+    """
+    out = []
+    for b in sorted(buckets, reverse=True):
+        while n >= b:
+            out.append(b)
+            n -= b
+    if n:  # buckets without 1 (never built by batch_buckets): pad the rest
+        out.append(_bucket_for(n, buckets))
+    return out
 
 
 def _chunks(batch: np.ndarray, size: int):
@@ -117,7 +143,7 @@ class LiteRTRuntime:
         except OSError as exc:
             raise ModelLoadError(f"cannot read {info.path}/model.tflite: {exc}") from exc
         self._interpreter_cls = Interpreter
-        self._by_bucket: dict[int, tuple[object, int, int]] = {}
+        self._by_bucket: dict[int, tuple[object, tuple[int, ...], int]] = {}
         self._interpreter(1)
         try:
             for b in self._buckets[1:]:  # allocate everything up front, not on the hot path
@@ -134,29 +160,59 @@ class LiteRTRuntime:
             try:
                 interp = self._interpreter_cls(model_content=self._content,
                                                num_threads=self._threads)
-                inp = interp.get_input_details()[0]
-                interp.resize_tensor_input(inp["index"], [bucket, *self.info.input_shape],
-                                           strict=False)
+                indices = self._resize_inputs(interp, bucket)
                 interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
                 raise ModelLoadError(f"LiteRT cannot load {self.info.path}/model.tflite: "
                                      f"{exc}") from exc
             out = interp.get_output_details()[0]
-            entry = (interp, inp["index"], out["index"])
+            entry = (interp, indices, out["index"])
             self._by_bucket[bucket] = entry
         return entry
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        n = len(batch)
-        if n > self._buckets[-1]:
-            return np.concatenate([self.predict(c) for c in _chunks(batch, self._buckets[-1])])
-        bucket = _bucket_for(n, self._buckets)
-        interp, in_idx, out_idx = self._interpreter(bucket)
-        if n != bucket:
-            padded = np.zeros((bucket, *batch.shape[1:]), np.float32)
-            padded[:n] = batch
-            batch = padded
-        interp.set_tensor(in_idx, np.ascontiguousarray(batch, dtype=np.float32))
+    def _resize_inputs(self, interp, bucket: int) -> tuple[int, ...]:
+        """Give the interpreter's inputs the bucket's batch; their tensor indices, in the order
+        of a batch's parts (the image, then the points if the card has them)."""
+        details = interp.get_input_details()
+        shapes = [self.info.input_shape]
+        if self.info.sequence_shape is not None:
+            shapes.append(self.info.sequence_shape)
+        if len(details) != len(shapes):
+            raise ModelLoadError(f"{self.info.path}/model.tflite has {len(details)} inputs, its card "
+                                 f"describes {len(shapes)}")
+        indices = []
+        for shape in shapes:  # matched by rank: images are 4-D, point sequences 3-D
+            match = [d for d in details if len(d["shape"]) == len(shape) + 1]
+            if len(match) != 1:
+                raise ModelLoadError(f"{self.info.path}/model.tflite: no single input of rank "
+                                     f"{len(shape) + 1} for the card's {shape} input")
+            interp.resize_tensor_input(match[0]["index"], [bucket, *shape], strict=False)
+            indices.append(match[0]["index"])
+        return tuple(indices)
+
+    def predict(self, batch: "model_inputs.ModelInput") -> np.ndarray:
+        n = model_inputs.rows(batch)
+        batch = model_inputs.as_float32(batch)
+        sizes = exact_chunks(n, self._buckets)
+        if len(sizes) == 1:
+            return self._invoke(batch, sizes[0])
+        # Rows split over several buckets rather than padded (see exact_chunks).
+        parts, start = [], 0
+        for size in sizes:
+            parts.append(self._invoke(model_inputs.take(batch, start, start + size), size))
+            start += size
+        return np.concatenate(parts)[:n]
+
+    def _invoke(self, rows: "model_inputs.ModelInput", bucket: int) -> np.ndarray:
+        """Run `rows` (at most `bucket` of them, padded with zeros) on the bucket's interpreter."""
+        interp, in_indices, out_idx = self._interpreter(bucket)
+        n = model_inputs.rows(rows)
+        for index, part in zip(in_indices, rows if isinstance(rows, tuple) else (rows,)):
+            if n != bucket:
+                padded = np.zeros((bucket, *part.shape[1:]), np.float32)
+                padded[:n] = part
+                part = padded
+            interp.set_tensor(index, part)
         interp.invoke()
         return interp.get_tensor(out_idx)[:n].copy()
 
@@ -178,6 +234,9 @@ class TFFunctionRuntime:
     kind = "tf"
 
     def __init__(self, info: ModelInfo, *, threads: int, max_batch_size: int) -> None:
+        if info.sequence_shape is not None:
+            raise ModelLoadError(f"{info.path}: the tf runtime serves raster-only models; this one "
+                                 "reads points too (use litert or keras)")
         tf = _configure_tensorflow(threads)
         self.info = info
         self._buckets = batch_buckets(max_batch_size)
@@ -233,8 +292,9 @@ class KerasPredictRuntime:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load {info.path}/model.keras: {exc}") from exc
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self._model.predict(batch, verbose=0), dtype=np.float32)
+    def predict(self, batch: "model_inputs.ModelInput") -> np.ndarray:
+        x = list(batch) if isinstance(batch, tuple) else batch
+        return np.asarray(self._model.predict(x, verbose=0), dtype=np.float32)
 
 
 def load_runtime(model_dir: Path, kind: str = DEFAULT_RUNTIME, *, threads: int = 1,

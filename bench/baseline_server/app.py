@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from inference.raster import rasterize
+from inference.inputs import drawing_input
 
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", Path(__file__).resolve().parents[2] / "models"))
 TIME_LIMIT_S = float(os.environ.get("DEFAULT_TIME_LIMIT_S", "40"))
@@ -42,6 +42,11 @@ class Model:
         self.labels = json.loads((path / "labels.json").read_text())
         self.spec = json.loads((path / "card.json").read_text())["input"]
 
+    def inputs(self, drawing: list) -> list[np.ndarray]:
+        """The whole drawing as the model's input batch of one (a raster, and points if it reads them)."""
+        row = drawing_input(drawing, self.spec)
+        return [part[None] for part in row] if isinstance(row, tuple) else [row[None]]
+
 
 def _load() -> tuple[dict, dict]:
     doc = json.loads((MODELS_DIR / "categories.json").read_text(encoding="utf-8"))
@@ -56,7 +61,7 @@ def _load() -> tuple[dict, dict]:
 
 CATEGORIES, MODELS = _load()
 for _m in MODELS.values():  # the first predict builds the graph: not on a child's time
-    _m.keras.predict(np.zeros((1, *_m.keras.input_shape[1:]), np.float32), verbose=0)
+    _m.keras.predict(_m.inputs([[(0, 0, 0), (10, 10, 10)]]), verbose=0)
 
 
 def now_ms() -> int:
@@ -151,8 +156,7 @@ class Game:
         await self.send({"type": "ack", "stage": self.stage, "stroke": m["stroke"],
                          "points": len(stroke)})
         # The first version: the whole drawing, one image, one predict, in the handler.
-        image = rasterize([s for s in self.drawing if s], self.model.spec)
-        probs = self.model.keras.predict(image[None], verbose=0)[0][self.mask]
+        probs = self.model.keras.predict(self.model.inputs([s for s in self.drawing if s]), verbose=0)[0][self.mask]
         probs = probs / max(float(probs.sum()), 1e-9)
         order = np.argsort(-probs)[:3]
         guesses = [{**self.topic(self.mask_labels[i]), "p": round(float(probs[i]), 4)} for i in order]

@@ -101,7 +101,7 @@ def stroke_requests(drawings, category: str, labels: tuple[str, ...]):
 
 def bench_baseline(models_dir: Path, drawings, n: int) -> dict:
     """Keras model.predict per request, rasterising each whole drawing (what a naive server does)."""
-    from inference.raster import rasterize
+    from inference import inputs as model_inputs
     from inference.runtime import load_runtime
 
     reg = ModelRegistry.load(models_dir)
@@ -109,12 +109,12 @@ def bench_baseline(models_dir: Path, drawings, n: int) -> dict:
     info = reg.models[reg.model_for(cat).model]
     rt = load_runtime(info.path, "keras", threads=1)
     reqs = stroke_requests(drawings, cat, ())[:n]
-    rt.predict(np.zeros((1, *info.input_shape), np.float32))
+    rt.predict(model_inputs.stack([model_inputs.drawing_input(reqs[0].strokes, info.spec)]))
     lat = []
     t0 = time.perf_counter()
     for r in reqs:
         t = time.perf_counter()
-        rt.predict(rasterize(r.strokes, info.spec)[None])
+        rt.predict(model_inputs.stack([model_inputs.drawing_input(r.strokes, info.spec)]))
         lat.append((time.perf_counter() - t) * 1000)
     wall = time.perf_counter() - t0
     return {"scenario": "baseline", "runtime": "keras", "policy": "model.predict per request",
@@ -123,7 +123,9 @@ def bench_baseline(models_dir: Path, drawings, n: int) -> dict:
 
 
 def bench_direct(models_dir: Path, drawings, runtime: str, batch: int, seconds: float) -> dict:
-    """One core, no pool: incremental raster per drawing + predict in batches of `batch`."""
+    """One core, no pool: incremental raster per drawing + predict in batches of `batch`.
+    ("raster" includes a two-input model's point sequence, built from the same raster.)"""
+    from inference import inputs as model_inputs
     from inference.raster import IncrementalRaster
     from inference.runtime import load_runtime
 
@@ -141,11 +143,11 @@ def bench_direct(models_dir: Path, drawings, runtime: str, batch: int, seconds: 
             for stroke in d:
                 t = time.process_time()
                 raster.add_stroke(stroke)
-                images.append(raster.image())
+                images.append(model_inputs.incremental_input(raster, raster.image(), info.spec))
                 t_raster += time.process_time() - t
             for i in range(0, len(images), batch):
                 t = time.process_time()
-                rt.predict(np.stack(images[i:i + batch]))
+                rt.predict(model_inputs.stack(images[i:i + batch]))
                 t_predict += time.process_time() - t
             done += len(images)
             if time.perf_counter() - t0 >= seconds:

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from inference import inputs as model_inputs
 from inference.child_proxy import PROXY_SEED, PROXY_VERSION, child_proxy_drawing
-from inference.raster import rasterize
 
 
 def _recognised(p: np.ndarray, y: np.ndarray, threshold: float) -> float:
@@ -23,8 +23,7 @@ def _score(runner: Any, drawings: list, y: np.ndarray, cols: list[int], threshol
 
     if not drawings:
         return None
-    x = np.stack([rasterize(d, runner.spec, fmt="columns") for d in drawings])
-    p = mask_probs(runner.predict(x), cols)
+    p = mask_probs(runner.predict_drawings(drawings), cols)
     m = topk_metrics(p, y, len(cols))
     return {"n": m["n"], "top1": m["top1"], "top3": m["top3"], "recognized": _recognised(p, y, threshold)}
 
@@ -46,7 +45,7 @@ def _mean(entries: list[dict[str, Any] | None], key: str) -> float | None:
 
 
 def measure_extras(
-    runner: Any, cats: list[dict[str, Any]], labels: list[str], split: Any, x_te: np.ndarray, te_y: np.ndarray,
+    runner: Any, cats: list[dict[str, Any]], labels: list[str], split: Any, x_te: Any, te_y: np.ndarray,
     out_dir: Path, name: str, threshold: float, calibration: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """{"child_proxy": ..., "unrecognized": ..., "calibration": ...} for card.json["metrics"]."""
@@ -55,7 +54,7 @@ def measure_extras(
 
     proxy_real, proxy_test, unrec = {}, {}, {}
     conf_after, correct, conf_before = [], [], []
-    p_all = runner.predict(x_te.astype(np.float32))
+    p_all = runner.predict(model_inputs.as_float32(x_te))
     t = (calibration or {}).get("temperature", 1.0)
     for c in cats:
         cl = [tp["label"] for tp in c["topics"] if tp["label"] in labels]

@@ -173,6 +173,18 @@ def write_tflite(saved_model: Path, path: Path, weights: str = "int8") -> None:
     path.write_bytes(conv.convert())
 
 
+def _with_points(x: np.ndarray, drawings: list, spec: dict, workers: int) -> Any:
+    """Rasters -> (rasters, point sequences) for a model whose spec reads points too; else x."""
+    from inference.inputs import sequence_spec
+
+    seq = sequence_spec(spec)
+    if seq is None:
+        return x
+    from inference.training.sequence_model import encode_many
+
+    return x, encode_many(drawings, int(seq["max_points"]), workers).astype(np.float32)
+
+
 def _cache_dir(spec: dict) -> Path:
     """Raster cache keyed by the spec and `inference.raster.RASTER_VERSION`."""
     import hashlib
@@ -320,10 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         from inference.training.ensemble import load_members, merge_members
 
         members, m_labels, m_spec, members_cards = load_members([Path(d) for d in args.ensemble_of.split(",") if d])
-        if m_labels != labels or m_spec != spec:
+        if m_labels != labels or {k: v for k, v in m_spec.items() if k != "sequence"} != spec:
             raise SystemExit("--ensemble-of: the members' labels and raster spec must equal this command's "
                              "(train them with the same --all-classes/--categories, --size, --channels, --line-width)")
         model = merge_members(members, name="doodle_ensemble_" + "_".join(str(c["name"]) for c in members_cards))
+        if "sequence" in m_spec:  # a stroke-sequence member: the network reads points too
+            spec = m_spec
+            x_val = _with_points(x_val, va_d, spec, args.workers)
         train_s = time.time() - t0
     else:
         x_tr = _render_split(split.train, labels, spec, args.workers, "rasterise train", use_cache)
@@ -414,11 +429,12 @@ def main(argv: list[str] | None = None) -> int:
                      "max_shift": float(np.abs(shift).max())}
             print(f"[train] prior correction baked in (largest logit shift {prior['max_shift']:.2f})", file=sys.stderr)
     calibration: dict[str, Any] | None = None
-    if args.calibrate and len(x_val):
+    if args.calibrate and len(va_y):
         from inference.training.calibration import bake_temperature, fit_temperature
 
         val_cols = category_columns(cats, labels)
-        temperature = fit_temperature(model.predict(x_val.astype(np.float32), batch_size=1024, verbose=0), va_y, val_cols)
+        x_fit = [part.astype(np.float32) for part in x_val] if isinstance(x_val, tuple) else x_val.astype(np.float32)
+        temperature = fit_temperature(model.predict(x_fit, batch_size=1024, verbose=0), va_y, val_cols)
         bake_temperature(model, temperature)
         calibration = {"temperature": temperature, "fitted_on": "validation split, masked to each category"}
         print(f"[train] temperature {temperature:.3f} (baked into the output layer)", file=sys.stderr)
@@ -433,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- measure through the serving path: rasterise + LiteRT model + category mask
     runner = ModelRunner(out_dir, "tflite")
-    x_te = _render_split(split.test, labels, spec, args.workers, "rasterise test", use_cache).astype(np.float32)
+    raster_spec = {k: v for k, v in spec.items() if k != "sequence"}
+    x_te = _render_split(split.test, labels, raster_spec, args.workers, "rasterise test", use_cache).astype(np.float32)
+    x_te = _with_points(x_te, te_d, spec, args.workers)
     p_te = runner.predict(x_te)
     metrics: dict[str, Any] = {"threshold": args.threshold, "categories": {}}
     for c in cats:
@@ -454,8 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                 real_y.append(k)
         if real_d:
             ry = np.asarray(real_y)
-            xr = np.stack([__import__("inference.raster", fromlist=["rasterize"]).rasterize(d, spec, fmt="columns") for d in real_d])
-            mr = topk_metrics(mask_probs(runner.predict(xr), cols), ry, len(cols))
+            mr = topk_metrics(mask_probs(runner.predict_drawings(real_d), cols), ry, len(cols))
             entry["real"] = {"n": mr["n"], "top1": mr["top1"], "top3": mr["top3"],
                              "per_class_top1": {clabels[k]: v for k, v in mr["per_class_top1"].items()},
                              "early_recognition": early_curve(runner, real_d, ry, cols, args.threshold)}

@@ -8,6 +8,11 @@ softmax(z) = exp(z - logsumexp(z)), the geometric mean of softmax(z_1) and softm
 renormalised, is softmax((z_1 + z_2) / 2): the merged output equals the ensemble exactly, and the
 server sees one model (one predict, one file), with its temperature fitted again afterwards like
 any other model (`calibration.bake_temperature` rewrites the layer named "probs").
+
+Members may read different inputs: raster CNNs (4-D input, "image") and stroke-sequence models
+(`inference.training.sequence_model`, 3-D input, "points"). The merged network then has both
+inputs, image first, and its card's input spec is the raster spec with the sequence spec under
+`"sequence"` (`inference.inputs`), so the server feeds it both.
 """
 from __future__ import annotations
 
@@ -27,41 +32,61 @@ def merge_members(members: Sequence[object], name: str = "doodle_ensemble") -> o
 
     if len(members) < 2:
         raise ValueError("an ensemble needs at least two members")
-    shapes = {tuple(m.input_shape[1:]) for m in members}
     outs = {int(m.get_layer("probs").units) for m in members}
-    if len(shapes) != 1 or len(outs) != 1:
-        raise ValueError(f"members differ in input shape {shapes} or outputs {outs}")
-    inp = keras.Input(shapes.pop(), name="image")
+    by_rank: dict[int, set] = {}
+    for m in members:
+        if len(m.inputs) != 1:
+            raise ValueError(f"member {m.name} has {len(m.inputs)} inputs; merge single-input models")
+        by_rank.setdefault(len(m.input_shape), set()).add(tuple(m.input_shape[1:]))
+    if len(outs) != 1 or any(len(v) != 1 for v in by_rank.values()) or not set(by_rank) <= {3, 4}:
+        raise ValueError(f"members differ in input shape {by_rank} or outputs {outs}")
+    # Images (rank 4) first, then point sequences (rank 3): the order inference.inputs uses.
+    inputs = {rank: keras.Input(by_rank[rank].pop(), name="image" if rank == 4 else "points")
+              for rank in sorted(by_rank, reverse=True)}
     features, kernels, biases = [], [], []
     for i, m in enumerate(members):
         probs = m.get_layer("probs")
         tower = keras.Model(m.inputs, probs.input, name=f"member{i + 1}")
-        features.append(tower(inp))
+        features.append(tower(inputs[len(m.input_shape)]))
         k, b = probs.get_weights()
         kernels.append(k / len(members))
         biases.append(b / len(members))
     out = layers.Dense(outs.pop(), activation="softmax", name="probs")(layers.Concatenate(name="features")(features))
-    merged = keras.Model(inp, out, name=name)
+    merged = keras.Model(list(inputs.values()) if len(inputs) > 1 else inputs[next(iter(inputs))], out, name=name)
     merged.get_layer("probs").set_weights([np.concatenate(kernels), np.sum(biases, axis=0)])
     return merged
 
 
 def load_members(dirs: Sequence[Path]) -> tuple[list[object], list[str], dict, list[dict]]:
-    """Load `model.keras` of each model directory; check they share labels and raster spec.
-    Returns (models, labels, spec, cards)."""
+    """Load `model.keras` of each model directory; check they share labels, the raster members
+    one raster spec and the sequence members one sequence spec. Returns (models, labels, spec,
+    cards); `spec` is the raster spec, with the sequence spec under "sequence" if a member reads
+    points (a sequence-only ensemble is not a served model: at least one raster member)."""
     import json
 
     import keras
 
-    models, cards, labels, spec = [], [], None, None
+    from inference.sequence import is_sequence_spec
+
+    models, cards, labels, specs = [], [], None, {"raster": None, "sequence": None}
     for d in dirs:
         d = Path(d)
         card = json.loads((d / "card.json").read_text(encoding="utf-8"))
         lab = json.loads((d / "labels.json").read_text(encoding="utf-8"))
+        spec = dict(card["input"])
+        if "sequence" in spec:
+            raise SystemExit(f"{d}: already reads a raster and points; merge its members instead")
+        kind = "sequence" if is_sequence_spec(spec) else "raster"
         if labels is None:
-            labels, spec = lab, card["input"]
-        elif lab != labels or card["input"] != spec:
-            raise SystemExit(f"{d}: labels or raster spec differ from {dirs[0]}; an ensemble needs both equal")
+            labels = lab
+        if lab != labels or (specs[kind] is not None and spec != specs[kind]):
+            raise SystemExit(f"{d}: labels or {kind} spec differ from the other members; an ensemble needs both equal")
+        specs[kind] = spec
         models.append(keras.models.load_model(d / "model.keras", compile=False))
         cards.append(card)
-    return models, list(labels or []), dict(spec or {}), cards
+    if specs["raster"] is None:
+        raise SystemExit("an ensemble needs at least one raster model (the server always rasterises)")
+    merged = dict(specs["raster"])
+    if specs["sequence"] is not None:
+        merged["sequence"] = specs["sequence"]
+    return models, list(labels or []), merged, cards

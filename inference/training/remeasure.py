@@ -14,7 +14,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="the Quick, Draw! folder (default: the command's)")
     args = ap.parse_args(argv)
     from inference.evaluate import ModelRunner
-    from inference.raster import rasterize
+    from inference import inputs as model_inputs
     from inference.training.card_extras import measure_extras
     from inference.training.cli import categories_over, parse_args, resolve_categories
     from inference.training.data import flatten, load_labels, split_balanced
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     split = split_balanced(data, train_args.seed, train_args.test_per_class, train_args.val_per_class, train_args.max_per_class)
     te_d, te_y = flatten(split.test, labels)
     runner = ModelRunner(d, "tflite")
-    x_te = np.stack([rasterize(x, runner.spec, fmt="columns") for x in te_d]).astype(np.float32)
+    x_te = model_inputs.stack([model_inputs.drawing_input(x, runner.spec, fmt="columns") for x in te_d])
     old = card["metrics"].get("calibration") or {}
     calibration = {k: old[k] for k in ("temperature", "fitted_on") if k in old} or None
     card["metrics"].update(measure_extras(runner, cats, labels, split, x_te, te_y, d, card["name"],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from inference.errors import ModelLoadError
-from inference.runtime import batch_buckets, load_runtime, read_model_info
+from inference.runtime import batch_buckets, exact_chunks, load_runtime, read_model_info
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def keras_probs(model_dir, inputs):
 
 @pytest.mark.parametrize("kind", ["litert", "tf"])
 def test_runtime_matches_keras(model_dir, inputs, keras_probs, kind):
-    rt = load_runtime(model_dir, kind, threads=1, max_batch_size=4)  # 7 rows: chunked + padded
+    rt = load_runtime(model_dir, kind, threads=1, max_batch_size=4)  # 7 rows: 4 + 2 + 1 (litert) or padded
     probs = rt.predict(inputs)
     assert probs.shape == keras_probs.shape
     np.testing.assert_allclose(probs, keras_probs, atol=1e-5)
@@ -56,6 +56,18 @@ def test_batch_buckets():
     assert batch_buckets(1) == (1,)
     assert batch_buckets(32) == (1, 2, 4, 8, 16, 32)
     assert batch_buckets(48) == (1, 2, 4, 8, 16, 32, 48)
+
+
+def test_exact_chunks_cover_a_batch_without_padding():
+    buckets = batch_buckets(32)
+    for n in range(1, 100):
+        sizes = exact_chunks(n, buckets)
+        assert sum(sizes) == n and all(b in buckets for b in sizes)
+        assert sizes == sorted(sizes, reverse=True)
+    assert exact_chunks(5, buckets) == [4, 1]
+    assert exact_chunks(32, buckets) == [32]
+    assert exact_chunks(40, batch_buckets(48)) == [32, 8]
+    assert exact_chunks(3, (2, 4)) == [2, 2]  # no bucket of 1: the rest is padded
 
 
 def test_unknown_runtime(model_dir):

@@ -1,0 +1,104 @@
+"""Stroke-sequence input: the encoding, its incremental twin, and a raster + sequence ensemble
+served by the worker pool exactly as it is measured."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import inputs as model_inputs
+from inference.api import RecognizeRequest
+from inference.evaluate import ModelRunner, mask_probs
+from inference.raster import IncrementalRaster
+from inference.runtime import load_runtime
+from inference.sequence import DEFAULT_SEQUENCE_SPEC, encode, encode_simplified
+from inference.service import open_recognizer
+from inference.training.cli import main as train_main
+from inference.training.sequence_model import main as seq_main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "quickdraw"
+LABELS = ["cat", "dog", "car", "apple"]
+
+
+def _raws(n_per_label: int = 3) -> list:
+    return [json.loads(line)["drawing"] for name in ("cat", "car", "apple")
+            for line in (FIXTURES / "raw" / f"{name}.ndjson").read_text().splitlines()[:n_per_label]]
+
+
+def test_points_are_centred_with_steps_and_pen_lifts():
+    strokes = [np.array([[0.0, 0.0], [255.0, 0.0]]), np.array([[255.0, 255.0]])]
+    x = encode_simplified(strokes, 5)
+    assert x.shape == (5, 5) and x.dtype == np.float32
+    np.testing.assert_allclose(x[:3, :2], [[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(x[:3, 2:4], [[0, 0], [1, 0], [0, 1]])
+    assert x[:3, 4].tolist() == [0.0, 1.0, 1.0]  # the pen lifts after each stroke's last point
+    assert not x[3:].any()  # padding
+    assert not encode_simplified([], 4).any()
+    # Longer drawings keep their first points.
+    long = encode_simplified([np.stack([np.arange(300.0), np.zeros(300)], axis=1)], 128)
+    assert long[-1, 4] == 0.0 and long[:, 0].argmax() == 127
+
+
+def test_incremental_points_equal_the_whole_drawing():
+    """The worker builds the points from its incremental raster; evaluation from the whole
+    drawing. They must be the same numbers, stroke by stroke."""
+    spec = dict(DEFAULT_SEQUENCE_SPEC)
+    for drawing in _raws(2):
+        raster = IncrementalRaster()
+        for k, stroke in enumerate(drawing):
+            raster.add_stroke(stroke, fmt="columns")
+            whole = encode(drawing[:k + 1], spec, fmt="columns")
+            assert whole[:, 4].sum() == k + 1  # one pen lift a stroke: the points are really there
+            np.testing.assert_allclose(encode_simplified(raster.simplified(), spec["max_points"]), whole, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def seq_ensemble(tmp_path_factory) -> Path:
+    """A tiny CNN, a tiny sequence model, and both merged into one two-input network, with a
+    categories.json that serves the merged one."""
+    out = tmp_path_factory.mktemp("seq_models")
+    common = ["--tiny", "--data", str(FIXTURES), "--labels", ",".join(LABELS), "--out", str(out)]
+    assert train_main([*common, "--name", "cnn"]) == 0
+    assert seq_main([*common, "--name", "seq", "--calibrate"]) == 0
+    assert train_main([*common, "--name", "both", "--tflite-weights", "float32", "--write-categories",
+                       "--ensemble-of", f"{out / 'cnn'},{out / 'seq'}"]) == 0
+    return out
+
+
+def test_merged_network_is_the_geometric_mean_of_raster_and_sequence_models(seq_ensemble: Path):
+    card = json.loads((seq_ensemble / "both" / "card.json").read_text())
+    assert card["input"]["size"] == 28 and card["input"]["sequence"]["max_points"] == 128
+    assert [m["name"] for m in card["ensemble"]["members"]] == ["cnn", "seq"]
+    raws = _raws()
+    cnn = ModelRunner(seq_ensemble / "cnn", "keras").predict_drawings(raws)
+    seq = ModelRunner(seq_ensemble / "seq", "keras").predict_drawings(raws)
+    assert not np.allclose(cnn, seq, atol=1e-3)
+    g = np.sqrt(cnn * seq)
+    t = card["metrics"]["calibration"]["temperature"]  # refitted on the merged network
+    g = g ** (1.0 / t)
+    g /= g.sum(axis=1, keepdims=True)
+    merged = ModelRunner(seq_ensemble / "both", "tflite").predict_drawings(raws)
+    np.testing.assert_allclose(merged, g, atol=1e-5)
+    # The serving runtime, with a batch that spans several buckets (4 + 2 + 1 + ...).
+    x = model_inputs.stack([model_inputs.drawing_input(r, card["input"], fmt="columns") for r in raws])
+    rt = load_runtime(seq_ensemble / "both", "litert", max_batch_size=4)
+    np.testing.assert_allclose(rt.predict(x), merged, atol=1e-5)
+    with pytest.raises(Exception, match="raster-only"):
+        load_runtime(seq_ensemble / "both", "tf")
+
+
+async def test_pool_serves_the_two_input_model_stroke_by_stroke(seq_ensemble: Path):
+    raws = _raws(1)
+    card = json.loads((seq_ensemble / "both" / "card.json").read_text())
+    cols = list(range(len(LABELS)))
+    async with open_recognizer(seq_ensemble, workers=1, max_batch_size=4, max_wait_ms=0, max_queue=64) as rec:
+        for i, raw in enumerate(raws):
+            points = [list(zip(*s)) for s in raw]  # what a tablet sends: (x, y, t) points
+            for n in range(1, len(points) + 1):
+                guesses = await rec.recognize(RecognizeRequest(f"d{i}", "custom", tuple(LABELS), points[:n], len(LABELS)))
+            want = mask_probs(ModelRunner(seq_ensemble / "both", "tflite").predict_drawings([raw]), cols)[0]
+            got = {g.label: g.probability for g in guesses}
+            np.testing.assert_allclose([got[label] for label in LABELS], want, atol=1e-4)
+    assert card["input"]["sequence"]["encoder"] == "sequence"
