@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.api import RecognizeRequest
+from inference.errors import ModelLoadError
 from inference.gc_policy import settle_after_startup
 from inference.pool import WorkerPool, default_worker_count
 from inference.registry import ModelRegistry
@@ -330,6 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clients", type=int, default=128, help="closed-loop clients")
     ap.add_argument("--quick", action="store_true", help="fewer configurations")
     ap.add_argument("--only", default="", help="comma list: baseline,direct,pool,threads,noraster")
+    ap.add_argument("--no-latest", action="store_true",
+                    help="write only the timestamped results file: leave latest-inference.json and the README table "
+                         "as they are (side-by-side and scratch runs)")
     args = ap.parse_args(argv)
 
     models_dir = args.models_dir
@@ -353,7 +357,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(rows[-1]), flush=True)
     if want("direct"):
         for runtime, batch in [("litert", 1), ("litert", 32), ("tf", 32)]:
-            rows.append(bench_direct(models_dir, drawings, runtime, batch, min(args.duration_s, 4)))
+            try:
+                rows.append(bench_direct(models_dir, drawings, runtime, batch, min(args.duration_s, 4)))
+            except ModelLoadError as exc:  # e.g. the tf runtime and a model that reads points too
+                rows.append({"scenario": "direct", "runtime": runtime, "policy": f"batch {batch}, 1 core",
+                             "skipped": str(exc)})
             print(json.dumps(rows[-1]), flush=True)
     configs = []
     if want("pool"):
@@ -380,8 +388,9 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"inference-{stamp:%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(doc, indent=1))
-    (RESULTS / "latest-inference.json").write_text(json.dumps(doc, indent=1))
-    update_readme(doc, out)
+    if not args.no_latest:
+        (RESULTS / "latest-inference.json").write_text(json.dumps(doc, indent=1))
+        update_readme(doc, out)
     print(f"wrote {out}")
 
 
@@ -398,6 +407,10 @@ def update_readme(doc: dict, out: Path) -> None:
              "| p95 ms | p99 ms | max ms | outcomes |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc["rows"]:
+        if "skipped" in r:
+            lines.append(f"| {r['scenario']} | {r['runtime']} | {r['policy']} | skipped: {r['skipped']} |"
+                         + " - |" * 8)
+            continue
         scenario = r["scenario"]
         if r.get("raster", "inference.raster") != "inference.raster":
             scenario += " (no raster)"
