@@ -503,7 +503,10 @@ def main(argv: list[str] | None = None) -> int:
 
     card = {
         "name": name,
-        "description": "Doodle Quest drawing recogniser: a small CNN over rasterised strokes; softmax over labels.json.",
+        "description": ("Doodle Quest drawing recogniser: small CNNs over the rasterised strokes and a stroke-sequence "
+                        "network over the drawing's points, as one network; softmax over labels.json."
+                        if "sequence" in spec else
+                        "Doodle Quest drawing recogniser: a small CNN over rasterised strokes; softmax over labels.json."),
         "input": spec,
         "output": {"kind": "softmax", "labels": "labels.json", "masking": "keep the category's labels, renormalise"},
         "labels": labels,

@@ -33,8 +33,14 @@ def build_cnn(size: int, channels: int, n_classes: int, arch: str = "small") -> 
     return keras.Model(inp, out, name=f"doodle_cnn_{arch}")
 
 
+def _lstm_macs(lstm, input_shape) -> int:
+    """Four gates, each from the step's input and the previous output, at every step."""
+    steps, features = input_shape[1], input_shape[-1]
+    return int(steps * 4 * lstm.units * (features + lstm.units))
+
+
 def count_macs(model: keras.Model) -> int:
-    """Multiply-adds of the conv and dense layers for one image."""
+    """Multiply-adds of the conv, recurrent and dense layers for one input."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):  # an ensemble's member towers
@@ -44,6 +50,13 @@ def count_macs(model: keras.Model) -> int:
             kh, kw = layer.kernel_size
             c_in = layer.input.shape[-1]
             total += h * w * c_out * kh * kw * c_in
+        elif isinstance(layer, layers.Conv1D):
+            _, steps, c_out = layer.output.shape
+            total += steps * c_out * layer.kernel_size[0] * layer.input.shape[-1]
+        elif isinstance(layer, layers.Bidirectional):  # a stroke-sequence model's LSTM
+            total += 2 * _lstm_macs(layer.forward_layer, layer.input.shape)
+        elif isinstance(layer, layers.LSTM):
+            total += _lstm_macs(layer, layer.input.shape)
         elif isinstance(layer, layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return int(total)

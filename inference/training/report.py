@@ -72,7 +72,9 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"Data: {card['dataset_credit']}. {card['data']['summary']}",
         "",
         *_ensemble_lines(card),
-        "## Input (the rasteriser spec; `inference.raster.rasterize(strokes, card['input'])`)",
+        ("## Input (the rasteriser spec, and the point sequence under \"sequence\"; `inference.inputs.drawing_input`)"
+         if "sequence" in card["input"] else
+         "## Input (the rasteriser spec; `inference.raster.rasterize(strokes, card['input'])`)"),
         "",
         "```json",
         __import__("json").dumps(card["input"], indent=1),
