@@ -117,20 +117,17 @@ class RedisStore:
             # A clone, as the in-process store does: a refused mutation leaves the cache as it was.
             state = base.clone() if base is not None else _codec.load_state(raw)
             try:
-                transition = mutate(state)
-            except Exception:
-                if cached:
+                transition, refused = mutate(state), None
+            except Exception as exc:
+                transition, refused = None, exc
+            if refused is not None or not transition.changed:
+                if cached:  # a refusal or a no-op is never trusted to a cached state
                     cached, fresh = False, await self._redis.get(key)
                     if fresh != raw:
                         raw, base = fresh, None
                         continue
-                raise
-            if not transition.changed:
-                if cached:
-                    cached, fresh = False, await self._redis.get(key)
-                    if fresh != raw:
-                        raw, base = fresh, None
-                        continue
+                if refused is not None:
+                    raise refused
                 return state, transition
             new_raw = _codec.dump_state(state)
             done, current = await self._cas(keys=[key], args=[
