@@ -73,6 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="train nothing: merge these trained model directories (same labels and raster) into one "
                          "network serving their geometric-mean ensemble (inference.training.ensemble), then "
                          "calibrate (--calibrate), export and measure it like a trained model")
+    ap.add_argument("--ensemble-weights", default=None, metavar="W,W",
+                    help="with --ensemble-of: one weight per member (the weighted geometric mean; default equal)")
     ap.add_argument("--teacher", type=Path, default=None, metavar="DIR",
                     help="distil: learn this trained model's probabilities on every training image (with "
                          "--distill-weight of them, the rest the label); same labels and raster spec")
@@ -335,7 +337,12 @@ def main(argv: list[str] | None = None) -> int:
         if m_labels != labels or {k: v for k, v in m_spec.items() if k != "sequence"} != spec:
             raise SystemExit("--ensemble-of: the members' labels and raster spec must equal this command's "
                              "(train them with the same --all-classes/--categories, --size, --channels, --line-width)")
-        model = merge_members(members, name="doodle_ensemble_" + "_".join(str(c["name"]) for c in members_cards))
+        weights = [float(v) for v in args.ensemble_weights.split(",")] if args.ensemble_weights else None
+        try:
+            model = merge_members(members, name="doodle_ensemble_" + "_".join(str(c["name"]) for c in members_cards),
+                                  weights=weights)
+        except ValueError as exc:
+            raise SystemExit(f"--ensemble-of: {exc}") from None
         if "sequence" in m_spec:  # a stroke-sequence member: the network reads points too
             spec = m_spec
             x_val = _with_points(x_val, va_d, spec, args.workers)
@@ -519,11 +526,13 @@ def main(argv: list[str] | None = None) -> int:
         "architecture": {"name": model.name, "arch": "ensemble" if members_cards else args.arch,
                          "params": int(model.count_params()), "macs": count_macs(model)},
         **({"ensemble": {
-            "combination": "normalised geometric mean of the members' probabilities, as one network "
-                           "(inference.training.ensemble.merge_members), temperature fitted again",
+            "combination": ("normalised " + ("weighted " if args.ensemble_weights else "")
+                            + "geometric mean of the members' probabilities, as one network "
+                            "(inference.training.ensemble.merge_members), temperature fitted again"),
             "members": [{"name": c["name"], "command": c.get("command"), "architecture": c.get("architecture"),
-                         "train_seconds": c.get("train_seconds"), "prior_correction": bool(c.get("prior_correction"))}
-                        for c in members_cards]}} if members_cards else {}),
+                         "train_seconds": c.get("train_seconds"), "prior_correction": bool(c.get("prior_correction")),
+                         "weight": (float(args.ensemble_weights.split(",")[i]) if args.ensemble_weights else 1.0)}
+                        for i, c in enumerate(members_cards)]}} if members_cards else {}),
         "tflite_weights": args.tflite_weights,
         "files": sizes,
         "metrics": metrics,

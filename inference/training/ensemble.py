@@ -22,16 +22,22 @@ from pathlib import Path
 import numpy as np
 
 
-def merge_members(members: Sequence[object], name: str = "doodle_ensemble") -> object:
+def merge_members(members: Sequence[object], name: str = "doodle_ensemble",
+                  weights: Sequence[float] | None = None) -> object:
     """One Keras model computing the normalised geometric mean of `members`' softmax outputs.
 
     Each member must end in a softmax Dense layer named "probs" over the same labels, fed by its
-    penultimate layer (the CNNs of `inference.training.model` do)."""
+    penultimate layer (the CNNs of `inference.training.model` do). `weights` (default equal)
+    make it the weighted geometric mean, softmax(sum_i w_i z_i) with the w_i normalised to 1."""
     import keras
     from keras import layers
 
     if len(members) < 2:
         raise ValueError("an ensemble needs at least two members")
+    w = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(members),) or not (w > 0).all():
+        raise ValueError(f"need one positive weight per member, got {weights!r}")
+    w = w / w.sum()
     outs = {int(m.get_layer("probs").units) for m in members}
     by_rank: dict[int, set] = {}
     for m in members:
@@ -49,8 +55,8 @@ def merge_members(members: Sequence[object], name: str = "doodle_ensemble") -> o
         tower = keras.Model(m.inputs, probs.input, name=f"member{i + 1}")
         features.append(tower(inputs[len(m.input_shape)]))
         k, b = probs.get_weights()
-        kernels.append(k / len(members))
-        biases.append(b / len(members))
+        kernels.append(k * w[i])
+        biases.append(b * w[i])
     out = layers.Dense(outs.pop(), activation="softmax", name="probs")(layers.Concatenate(name="features")(features))
     merged = keras.Model(list(inputs.values()) if len(inputs) > 1 else inputs[next(iter(inputs))], out, name=name)
     merged.get_layer("probs").set_weights([np.concatenate(kernels), np.sum(biases, axis=0)])

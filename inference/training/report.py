@@ -48,7 +48,8 @@ def _ensemble_lines(card: dict[str, Any]) -> list[str]:
         lines += [f"An ensemble as one network: {ens['combination']}. Its members, trained first (each "
                   "command writes the directory the merge command above reads):", ""]
         for m in ens["members"]:
-            lines += [f"- `{m['name']}` ({m.get('train_seconds') or '?'} s of training):", "",
+            weight = f", weight {m['weight']:g}" if m.get("weight", 1.0) != 1.0 else ""
+            lines += [f"- `{m['name']}` ({m.get('train_seconds') or '?'} s of training{weight}):", "",
                       f"      {m.get('command')}", ""]
     dist = card.get("distillation")
     if dist:

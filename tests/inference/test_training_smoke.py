@@ -98,6 +98,25 @@ def test_ensemble_of_two_trained_models_is_one_network_computing_their_geometric
     np.testing.assert_allclose(merged, _geometric_mean(members), atol=1e-5)
 
 
+def test_weighted_ensemble_is_the_weighted_geometric_mean(tmp_path: Path) -> None:
+    common = ["--tiny", "--data", str(FIXTURES), "--labels", "cat,dog,car,apple", "--out", str(tmp_path)]
+    assert train_main([*common, "--name", "a"]) == 0
+    assert train_main([*common, "--name", "b", "--seed", "7"]) == 0
+    assert train_main([*common, "--name", "ab", "--tflite-weights", "float32", "--ensemble-weights", "3,1",
+                       "--ensemble-of", f"{tmp_path / 'a'},{tmp_path / 'b'}"]) == 0
+    card = json.loads((tmp_path / "ab" / "card.json").read_text())
+    assert [m["weight"] for m in card["ensemble"]["members"]] == [3.0, 1.0]
+    raws = [json.loads(line)["drawing"] for line in (FIXTURES / "raw" / "cat.ndjson").read_text().splitlines()[:4]]
+    x = np.stack([rasterize(r, card["input"]) for r in raws])
+    a, b = (ModelRunner(tmp_path / n, "keras").predict(x) for n in ("a", "b"))
+    g = a ** 0.75 * b ** 0.25  # no --calibrate: no temperature
+    assert "temperature" not in card["metrics"].get("calibration", {})
+    g /= g.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ModelRunner(tmp_path / "ab", "tflite").predict(x), g, atol=1e-5)
+    with pytest.raises(SystemExit, match="one positive weight per member"):
+        train_main([*common, "--name", "bad", "--ensemble-weights", "1", "--ensemble-of", f"{tmp_path / 'a'},{tmp_path / 'b'}"])
+
+
 def test_ensemble_members_must_share_labels(tmp_path: Path) -> None:
     common = ["--tiny", "--data", str(FIXTURES), "--out", str(tmp_path)]
     assert train_main([*common, "--labels", "cat,dog", "--name", "a"]) == 0
