@@ -13,15 +13,18 @@ Runtimes (measured in `bench/inference/README.md`):
   per batch bucket (a concrete function with a fully static shape each).
 - ``keras``: `model.keras` with `model.predict` per call: the baseline, slow on small batches.
 
-Batches run on buckets (powers of two up to `max_batch_size`): LiteRT splits a batch over
-buckets that add up to it exactly (`exact_chunks`), the others pad it up to the next bucket and
-drop the padding rows from the output.
+Batches run on buckets (powers of two up to `max_batch_size`): LiteRT covers a batch with the
+cheapest mix of buckets, from each bucket's cost timed when the model loads (`plan_chunks`:
+splitting 5 rows into 4 + 1 for a small CNN, padding them to 8 for a network with a costly call);
+the others pad it up to the next bucket and drop the padding rows from the output.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -104,21 +107,29 @@ def _bucket_for(n: int, buckets: tuple[int, ...]) -> int:
     return buckets[-1]
 
 
-def exact_chunks(n: int, buckets: tuple[int, ...]) -> list[int]:
-    """Split `n` rows into bucket sizes that add up to exactly `n`, largest first (greedy).
+def plan_chunks(n: int, costs: Mapping[int, float]) -> list[int]:
+    """The cheapest bucket sizes that cover `n` rows (the last may be padded), largest first.
 
-    For LiteRT: a small CNN's cost is linear in its rows, with little per call (qd_kids_v10,
-    int8 weights, one thread: ~43 us a row, ~10 us a call, batch 1 to 32 alike), so padding a
-    batch of 5 up to the 8 bucket computed 3 rows for nothing, where 4 + 1 costs one more call.
+    `costs`: bucket -> the time one call of that bucket takes. A small CNN's cost is linear in
+    its rows with little per call (qd_kids_v10, int8 weights, one thread: ~43 us a row, ~10 us a
+    call), so 5 rows go as 4 + 1 rather than padded to 8; a network with a costly call (an
+    unrolled LSTM: ~350 us a call) pads instead. Exact dynamic programming over the row count.
     """
-    out = []
-    for b in sorted(buckets, reverse=True):
-        while n >= b:
-            out.append(b)
-            n -= b
-    if n:  # buckets without 1 (never built by batch_buckets): pad the rest
-        out.append(_bucket_for(n, buckets))
-    return out
+    if n <= 0:
+        return []
+    buckets = sorted(costs)
+    best = [0.0] + [float("inf")] * n
+    choice = [0] * (n + 1)
+    for m in range(1, n + 1):
+        for b in buckets:
+            c = costs[b] + best[max(0, m - b)]
+            if c < best[m]:
+                best[m], choice[m] = c, b
+    out, m = [], n
+    while m > 0:
+        out.append(choice[m])
+        m = max(0, m - choice[m])
+    return sorted(out, reverse=True)
 
 
 def _chunks(batch: np.ndarray, size: int):
@@ -153,6 +164,25 @@ class LiteRTRuntime:
             # resized: run it one row at a time rather than not at all.
             self._buckets = (1,)
             self._by_bucket = {1: self._by_bucket[1]}
+        self.bucket_costs = self._time_buckets()
+        self._plans: dict[int, list[int]] = {}
+
+    def _time_buckets(self, repeats: int = 3) -> dict[int, float]:
+        """Seconds one call of each bucket takes (the fastest of a few, on zeros): what
+        `plan_chunks` weighs splitting a batch against padding it with."""
+        costs = {}
+        for b in self._buckets:
+            rows = np.zeros((b, *self.info.input_shape), np.float32)
+            if self.info.sequence_shape is not None:
+                rows = (rows, np.zeros((b, *self.info.sequence_shape), np.float32))
+            self._invoke(rows, b)  # warm
+            runs = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                self._invoke(rows, b)
+                runs.append(time.perf_counter() - t)
+            costs[b] = min(runs)
+        return costs
 
     def _interpreter(self, bucket: int):
         entry = self._by_bucket.get(bucket)
@@ -192,11 +222,17 @@ class LiteRTRuntime:
 
     def predict(self, batch: "model_inputs.ModelInput") -> np.ndarray:
         n = model_inputs.rows(batch)
+        if n == 0:
+            return np.zeros((0, len(self.info.labels)), np.float32)
         batch = model_inputs.as_float32(batch)
-        sizes = exact_chunks(n, self._buckets)
+        sizes = self._plans.get(n)
+        if sizes is None:
+            sizes = plan_chunks(n, self.bucket_costs)
+            if n <= 4 * self._buckets[-1]:  # a worker sees the same few sizes again and again
+                self._plans[n] = sizes
         if len(sizes) == 1:
             return self._invoke(batch, sizes[0])
-        # Rows split over several buckets rather than padded (see exact_chunks).
+        # The cheapest cover of the rows by buckets (see plan_chunks); the last may be padded.
         parts, start = [], 0
         for size in sizes:
             parts.append(self._invoke(model_inputs.take(batch, start, start + size), size))

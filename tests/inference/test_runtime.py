@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from inference.errors import ModelLoadError
-from inference.runtime import batch_buckets, exact_chunks, load_runtime, read_model_info
+from inference.runtime import batch_buckets, load_runtime, plan_chunks, read_model_info
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +58,29 @@ def test_batch_buckets():
     assert batch_buckets(48) == (1, 2, 4, 8, 16, 32, 48)
 
 
-def test_exact_chunks_cover_a_batch_without_padding():
+def test_plan_chunks_splits_a_linear_model_and_pads_one_with_a_costly_call():
     buckets = batch_buckets(32)
+    linear = {b: 10 + 43 * b for b in buckets}  # a small CNN: ~10 us a call, ~43 us a row
     for n in range(1, 100):
-        sizes = exact_chunks(n, buckets)
-        assert sum(sizes) == n and all(b in buckets for b in sizes)
+        sizes = plan_chunks(n, linear)
+        assert sum(sizes) == n and all(b in buckets for b in sizes)  # no padding pays here
         assert sizes == sorted(sizes, reverse=True)
-    assert exact_chunks(5, buckets) == [4, 1]
-    assert exact_chunks(32, buckets) == [32]
-    assert exact_chunks(40, batch_buckets(48)) == [32, 8]
-    assert exact_chunks(3, (2, 4)) == [2, 2]  # no bucket of 1: the rest is padded
+    assert plan_chunks(5, linear) == [4, 1]
+    assert plan_chunks(32, linear) == [32]
+    assert plan_chunks(40, {**linear, 48: 10 + 43 * 48}) == [32, 8]
+    lstm = {b: 350 + 60 * b for b in buckets}  # a costly call: padding wins
+    assert plan_chunks(5, lstm) == [8]
+    assert plan_chunks(33, lstm) == [32, 1]
+    assert plan_chunks(0, linear) == []
+
+
+def test_litert_times_its_buckets_and_answers_any_batch_size(model_dir):
+    rt = load_runtime(model_dir, "litert", threads=1, max_batch_size=8)
+    assert sorted(rt.bucket_costs) == [1, 2, 4, 8] and all(c > 0 for c in rt.bucket_costs.values())
+    x = np.random.default_rng(3).random((11, *rt.info.input_shape), dtype=np.float32)
+    whole = np.concatenate([rt.predict(x[i:i + 1]) for i in range(len(x))])
+    for n in (0, 3, 5, 11):
+        np.testing.assert_allclose(rt.predict(x[:n]), whole[:n], atol=1e-5)
 
 
 def test_unknown_runtime(model_dir):
