@@ -644,6 +644,14 @@ class IncrementalRaster:
             a += m
         return out
 
+    def simplified_flat(self) -> tuple[array, array, list[int]]:
+        """The drawing so far in simplified 0..255 space as kept: all x's, all y's (arrays of
+        doubles, not to be changed) and each stroke's vertex count; what `simplified` splits."""
+        if not self._xs:
+            return array("d"), array("d"), []
+        self._simplified()
+        return self._sx, self._sy, self._counts
+
     def image(self) -> np.ndarray:
         """The model input for the drawing so far: float32 (H, W, C) in 0..1."""
         size, channels = self._size, self._channels

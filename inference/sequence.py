@@ -36,23 +36,35 @@ def is_sequence_spec(spec: Mapping[str, Any] | None) -> bool:
     return bool(spec) and spec.get("encoder") == "sequence"
 
 
+def encode_flat(xs: Sequence[float], ys: Sequence[float], counts: Sequence[int], max_points: int) -> np.ndarray:
+    """Simplified vertices given flat (all x's, all y's, each stroke's vertex count) -> float32
+    (max_points, 5), see the module doc. The worker's path: `IncrementalRaster.simplified_flat`
+    keeps its vertices this way (arrays of doubles), so nothing is split into strokes."""
+    out = np.zeros((max_points, len(FEATURES)), dtype=np.float32)
+    x = np.array(xs, dtype=np.float64)
+    y = np.array(ys, dtype=np.float64)
+    if not len(x):
+        return out
+    n = min(len(x), max_points)
+    # Centre the box as the raster does (both use the whole drawing's box, not the kept part).
+    px = (x[:n] - (x.max() + x.min()) / 2.0) / 255.0
+    py = (y[:n] - (y.max() + y.min()) / 2.0) / 255.0
+    out[:n, 0] = px
+    out[:n, 1] = py
+    out[1:n, 2] = np.diff(px)
+    out[1:n, 3] = np.diff(py)
+    ends = np.cumsum(counts) - 1
+    out[ends[ends < n], 4] = 1.0
+    return out
+
+
 def encode_simplified(strokes: Sequence[np.ndarray], max_points: int) -> np.ndarray:
     """Simplified (m, 2) strokes in 0..255 -> float32 (max_points, 5), see the module doc."""
-    out = np.zeros((max_points, len(FEATURES)), dtype=np.float32)
     strokes = [np.asarray(s, dtype=np.float64) for s in strokes if len(s)]
     if not strokes:
-        return out
+        return np.zeros((max_points, len(FEATURES)), dtype=np.float32)
     points = np.concatenate(strokes)
-    ends = np.zeros(len(points), dtype=np.float32)
-    ends[np.cumsum([len(s) for s in strokes]) - 1] = 1.0
-    n = min(len(points), max_points)
-    # Centre the box as the raster does (both use the whole drawing's box, not the kept part).
-    centre = (points.max(axis=0) + points.min(axis=0)) / 2.0
-    p = (points[:n] - centre) / 255.0
-    out[:n, 0:2] = p
-    out[1:n, 2:4] = np.diff(p, axis=0)
-    out[:n, 4] = ends[:n]
-    return out
+    return encode_flat(points[:, 0], points[:, 1], [len(s) for s in strokes], max_points)
 
 
 def encode(strokes: Any, spec: Mapping[str, Any] | None = None, fmt: str | None = None) -> np.ndarray:

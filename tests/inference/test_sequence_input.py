@@ -51,7 +51,9 @@ def test_incremental_points_equal_the_whole_drawing():
             raster.add_stroke(stroke, fmt="columns")
             whole = encode(drawing[:k + 1], spec, fmt="columns")
             assert whole[:, 4].sum() == k + 1  # one pen lift a stroke: the points are really there
-            np.testing.assert_allclose(encode_simplified(raster.simplified(), spec["max_points"]), whole, atol=1e-6)
+            np.testing.assert_array_equal(encode_simplified(raster.simplified(), spec["max_points"]), whole)
+            served = model_inputs.incremental_input(raster, raster.image(), {"size": 28, "sequence": spec})
+            np.testing.assert_array_equal(served[1], whole)  # the worker's flat path
 
 
 @pytest.fixture(scope="module")
