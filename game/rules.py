@@ -58,7 +58,7 @@ def default_band_rules() -> dict[str, BandRules]:
     return {
         "3-4": BandRules(RecognitionRule(3, 0.2), time_scale=1.5, max_stages=3),
         "5-6": BandRules(RecognitionRule(3, 0.25), time_scale=1.25, max_stages=4),
-        "7-8": BandRules(RecognitionRule(1, 0.3), time_scale=1.0, max_stages=None),
+        "7-8": BandRules(RecognitionRule(1, 0.25), time_scale=1.0, max_stages=None),
     }
 
 
