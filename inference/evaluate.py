@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from inference import inputs as model_inputs
-from inference.sequence import encode as encode_sequence, is_sequence_spec
 
 REPO = Path(__file__).resolve().parents[1]
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -84,8 +83,6 @@ class ModelRunner:
         card says."""
         if len(drawings) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        if is_sequence_spec(self.spec):  # a stroke-sequence model: points, not a raster
-            return self.predict(np.stack([encode_sequence(d, self.spec, fmt="columns") for d in drawings]))
         return self.predict(model_inputs.stack([model_inputs.drawing_input(d, self.spec, fmt="columns") for d in drawings]))
 
 

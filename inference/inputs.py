@@ -16,7 +16,7 @@ import numpy as np
 
 from inference.raster import rasterize
 from inference.sequence import encode as encode_sequence
-from inference.sequence import encode_flat
+from inference.sequence import encode_flat, is_sequence_spec
 
 #: One model input (a row, or a batch of rows): images, or (images, points).
 ModelInput = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
@@ -28,6 +28,11 @@ def sequence_spec(spec: Mapping[str, Any] | None) -> dict | None:
     return dict(seq) if isinstance(seq, Mapping) else None
 
 
+def raster_spec(spec: Mapping[str, Any]) -> dict:
+    """The raster part of a model's input spec (without its point-sequence part)."""
+    return {k: v for k, v in spec.items() if k != "sequence"}
+
+
 def sequence_shape(spec: Mapping[str, Any] | None) -> tuple[int, int] | None:
     """(points, features) of one drawing's sequence input, or None."""
     seq = sequence_spec(spec)
@@ -37,7 +42,10 @@ def sequence_shape(spec: Mapping[str, Any] | None) -> tuple[int, int] | None:
 
 
 def drawing_input(drawing: Any, spec: Mapping[str, Any], fmt: str | None = None) -> ModelInput:
-    """One whole drawing (any format `normalize_strokes` reads) as this model's input row."""
+    """One whole drawing (any format `normalize_strokes` reads) as this model's input row
+    (points only for a stroke-sequence model on its own, `is_sequence_spec`)."""
+    if is_sequence_spec(spec):
+        return encode_sequence(drawing, spec, fmt=fmt)
     image = rasterize(drawing, spec, fmt=fmt)
     seq = sequence_spec(spec)
     if seq is None:

@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from inference.evaluate import ModelRunner, early_curve, mask_probs, topk_metrics
+    from inference.inputs import raster_spec
     from inference.training.categories import DATASET_CREDIT
     from inference.training.data import flatten, load_labels, split_balanced
     from inference.training.model import build_cnn, count_macs
@@ -328,16 +329,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     x_val = _render_split(split.val, labels, spec, args.workers, "rasterise val", use_cache)
     members_cards: list[dict[str, Any]] = []
+    weights = [float(v) for v in args.ensemble_weights.split(",")] if args.ensemble_weights else None
     history: dict[str, list[float]] = {}
     prior: dict[str, Any] | None = None  # an ensemble's members have their own baked in
     if args.ensemble_of:
         from inference.training.ensemble import load_members, merge_members
 
         members, m_labels, m_spec, members_cards = load_members([Path(d) for d in args.ensemble_of.split(",") if d])
-        if m_labels != labels or {k: v for k, v in m_spec.items() if k != "sequence"} != spec:
+        if m_labels != labels or raster_spec(m_spec) != spec:
             raise SystemExit("--ensemble-of: the members' labels and raster spec must equal this command's "
                              "(train them with the same --all-classes/--categories, --size, --channels, --line-width)")
-        weights = [float(v) for v in args.ensemble_weights.split(",")] if args.ensemble_weights else None
         try:
             model = merge_members(members, name="doodle_ensemble_" + "_".join(str(c["name"]) for c in members_cards),
                                   weights=weights)
@@ -456,8 +457,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- measure through the serving path: rasterise + LiteRT model + category mask
     runner = ModelRunner(out_dir, "tflite")
-    raster_spec = {k: v for k, v in spec.items() if k != "sequence"}
-    x_te = _render_split(split.test, labels, raster_spec, args.workers, "rasterise test", use_cache).astype(np.float32)
+    x_te = _render_split(split.test, labels, raster_spec(spec), args.workers, "rasterise test", use_cache).astype(np.float32)
     x_te = _with_points(x_te, te_d, spec, args.workers)
     p_te = runner.predict(x_te)
     metrics: dict[str, Any] = {"threshold": args.threshold, "categories": {}}
@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
                             "(inference.training.ensemble.merge_members), temperature fitted again"),
             "members": [{"name": c["name"], "command": c.get("command"), "architecture": c.get("architecture"),
                          "train_seconds": c.get("train_seconds"), "prior_correction": bool(c.get("prior_correction")),
-                         "weight": (float(args.ensemble_weights.split(",")[i]) if args.ensemble_weights else 1.0)}
+                         "weight": weights[i] if weights else 1.0}
                         for i, c in enumerate(members_cards)]}} if members_cards else {}),
         "tflite_weights": args.tflite_weights,
         "files": sizes,

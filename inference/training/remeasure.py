@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inference.training.remeasure", description=__doc__.split("\n")[0])
     ap.add_argument("model_dir", type=Path)
