@@ -135,16 +135,21 @@ def to_simplified_space(strokes: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 def childlike_rasters(
     drawings: Sequence[Any], spec: Mapping[str, Any], seed: int, width_range: tuple[float, float] = (0.7, 1.5),
-    **params: float,
+    strength_range: tuple[float, float] | None = None, **params: float,
 ) -> np.ndarray:
     """One child-like raster per drawing (float16); pen width varies too (thick crayons).
 
-    `params` go to `childlike_strokes` (missing, drop_rate).
+    `strength_range` (lo, hi): each drawing's strength drawn uniformly from it, so one epoch holds
+    a three-year-old's drawings beside an eight-year-old's; None: strength 1.0 for all (and the
+    random draws of earlier models, so their seeds reproduce). `params` go to
+    `childlike_strokes` (missing, drop_rate).
     """
     rng = np.random.default_rng(seed)
     base = float(spec.get("line_width", 16.0))
     out = np.zeros((len(drawings), spec["size"], spec["size"], len(spec["channels"])), dtype=np.float16)
     for i, d in enumerate(drawings):
+        if strength_range is not None:
+            params = dict(params, strength=float(rng.uniform(*strength_range)))
         strokes = childlike_strokes(d, rng, **params)
         if strokes:
             out[i] = render_simplified(to_simplified_space(strokes), dict(spec, line_width=base * rng.uniform(*width_range)))

@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="augmentation: classic (affine, wobble, a dropped stroke) or childlike (inference.training.childlike)")
     ap.add_argument("--aug-missing", type=float, default=0.35, help="childlike: chance that parts are left out")
     ap.add_argument("--aug-drop-rate", type=float, default=0.3, help="childlike: share of strokes then left out")
+    ap.add_argument("--aug-strength", default=None, metavar="LO,HI",
+                    help="childlike: each drawing's distortion strength drawn uniformly from LO..HI (default: 1.0 for all)")
     ap.add_argument("--fresh-aug", action="store_true", help="a new augmented copy every epoch (instead of --aug-copies fixed ones)")
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--all-classes", action="store_true",
@@ -87,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--prepare-only", action="store_true", help="rasterise the splits into var/raster_cache and stop")
     ap.add_argument("--tiny", action="store_true", help="smoke test: 1 epoch, 20 drawings a class, tiny net")
     args = ap.parse_args(argv)
+    childlike_params(args)  # refuse a malformed --aug-strength before hours of rasterising
     if args.tiny:
         args.epochs = 1
         args.max_per_class = args.max_per_class or 20
@@ -243,6 +246,20 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(x, dtype=np.float32) * 255).astype(np.uint8)
 
 
+def childlike_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The child-like augmentation's parameters from the command line (as the card records them)."""
+    params: dict[str, Any] = {"missing": args.aug_missing, "drop_rate": args.aug_drop_rate}
+    if args.aug_strength:
+        try:
+            lo, hi = (float(v) for v in args.aug_strength.split(","))
+        except ValueError:
+            lo = hi = float("nan")
+        if not 0 < lo <= hi:
+            raise SystemExit(f"--aug-strength: need LO,HI with 0 < LO <= HI, got {args.aug_strength!r}")
+        params["strength_range"] = (lo, hi)
+    return params
+
+
 def _augment_all(drawings: list, spec: dict, workers: int, seed: int, desc: str, kind: str = "classic",
                  params: dict | None = None) -> np.ndarray:
     from inference.training.augment import _aug_chunk
@@ -358,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
             idx = np.flatnonzero(pick)
             xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug,
-                              {"missing": args.aug_missing, "drop_rate": args.aug_drop_rate})
+                              childlike_params(args))
             if args.fresh_aug:  # kept as bytes: 14 epochs of 40 px, 2 channels in float16 filled 24 GiB
                 fresh.append((_to_u8(xa), tr_y[idx]))
             else:
@@ -521,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         "augmentation": ({"members": [c.get("augmentation") for c in members_cards]} if members_cards else
                          {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
                           "label_smoothing": args.label_smoothing,
-                          **({"missing": args.aug_missing, "drop_rate": args.aug_drop_rate} if args.aug == "childlike" else {}),
+                          **(childlike_params(args) if args.aug == "childlike" else {}),
                           **({"mixup_alpha": args.mixup} if args.mixup > 0 else {})}),
         "architecture": {"name": model.name, "arch": "ensemble" if members_cards else args.arch,
                          "params": int(model.count_params()), "macs": count_macs(model)},

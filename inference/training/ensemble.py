@@ -12,7 +12,9 @@ any other model (`calibration.bake_temperature` rewrites the layer named "probs"
 Members may read different inputs: raster CNNs (4-D input, "image") and stroke-sequence models
 (`inference.training.sequence_model`, 3-D input, "points"). The merged network then has both
 inputs, image first, and its card's input spec is the raster spec with the sequence spec under
-`"sequence"` (`inference.inputs`), so the server feeds it both.
+`"sequence"` (`inference.inputs`), so the server feeds it both. A member may itself be a merged
+network reading both (a shipped model plus a new tower): its output layer is one more set of
+logits, so nesting keeps the weighted geometric mean exact.
 """
 from __future__ import annotations
 
@@ -41,9 +43,11 @@ def merge_members(members: Sequence[object], name: str = "doodle_ensemble",
     outs = {int(m.get_layer("probs").units) for m in members}
     by_rank: dict[int, set] = {}
     for m in members:
-        if len(m.inputs) != 1:
-            raise ValueError(f"member {m.name} has {len(m.inputs)} inputs; merge single-input models")
-        by_rank.setdefault(len(m.input_shape), set()).add(tuple(m.input_shape[1:]))
+        ranks = [len(t.shape) for t in m.inputs]
+        if len(set(ranks)) != len(ranks):
+            raise ValueError(f"member {m.name} has two inputs of one rank {ranks}")
+        for t in m.inputs:
+            by_rank.setdefault(len(t.shape), set()).add(tuple(t.shape[1:]))
     if len(outs) != 1 or any(len(v) != 1 for v in by_rank.values()) or not set(by_rank) <= {3, 4}:
         raise ValueError(f"members differ in input shape {by_rank} or outputs {outs}")
     # Images (rank 4) first, then point sequences (rank 3): the order inference.inputs uses.
@@ -53,7 +57,8 @@ def merge_members(members: Sequence[object], name: str = "doodle_ensemble",
     for i, m in enumerate(members):
         probs = m.get_layer("probs")
         tower = keras.Model(m.inputs, probs.input, name=f"member{i + 1}")
-        features.append(tower(inputs[len(m.input_shape)]))
+        feeds = [inputs[len(t.shape)] for t in m.inputs]
+        features.append(tower(feeds if len(feeds) > 1 else feeds[0]))
         k, b = probs.get_weights()
         kernels.append(k * w[i])
         biases.append(b * w[i])
@@ -67,7 +72,8 @@ def load_members(dirs: Sequence[Path]) -> tuple[list[object], list[str], dict, l
     """Load `model.keras` of each model directory; check they share labels, the raster members
     one raster spec and the sequence members one sequence spec. Returns (models, labels, spec,
     cards); `spec` is the raster spec, with the sequence spec under "sequence" if a member reads
-    points (a sequence-only ensemble is not a served model: at least one raster member)."""
+    points (a sequence-only ensemble is not a served model: at least one raster member). A
+    member that reads both (a merged network) brings both specs."""
     import json
 
     import keras
@@ -80,14 +86,15 @@ def load_members(dirs: Sequence[Path]) -> tuple[list[object], list[str], dict, l
         card = json.loads((d / "card.json").read_text(encoding="utf-8"))
         lab = json.loads((d / "labels.json").read_text(encoding="utf-8"))
         spec = dict(card["input"])
+        parts = {"sequence": spec} if is_sequence_spec(spec) else {"raster": spec}
         if "sequence" in spec:
-            raise SystemExit(f"{d}: already reads a raster and points; merge its members instead")
-        kind = "sequence" if is_sequence_spec(spec) else "raster"
+            parts = {"sequence": spec.pop("sequence"), "raster": spec}
         if labels is None:
             labels = lab
-        if lab != labels or (specs[kind] is not None and spec != specs[kind]):
-            raise SystemExit(f"{d}: labels or {kind} spec differ from the other members; an ensemble needs both equal")
-        specs[kind] = spec
+        for kind, part in parts.items():
+            if lab != labels or (specs[kind] is not None and part != specs[kind]):
+                raise SystemExit(f"{d}: labels or {kind} spec differ from the other members; an ensemble needs both equal")
+            specs[kind] = part
         models.append(keras.models.load_model(d / "model.keras", compile=False))
         cards.append(card)
     if specs["raster"] is None:

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from inference.child_proxy import PROXY_SEED, child_proxy_drawing, child_proxy_set
 from inference.raster import rasterize
@@ -49,6 +50,30 @@ def test_childlike_augmentation_is_new_each_seed_and_keeps_ink() -> None:
     assert (x1.reshape(len(ds), -1).max(axis=1) > 0.3).all()  # never an empty picture
     rng = np.random.default_rng(0)
     assert childlike_strokes([], rng) == []
+
+
+def test_a_strength_range_distorts_more_the_higher_it_is() -> None:
+    """`--aug-strength LO,HI`: each drawing's strength drawn from the range; a stronger range
+    moves the rasters further from the drawings as they are, and the range is recorded."""
+    ds = _drawings() + _drawings("dog")
+    plain = np.stack([rasterize(d, SPEC, fmt="columns") for d in ds])
+
+    def distance(strength_range: tuple[float, float]) -> float:
+        x = childlike_rasters(ds, SPEC, seed=5, strength_range=strength_range, width_range=(1.0, 1.0))
+        return float(np.abs(x.astype(np.float32) - plain).mean())
+
+    weak, strong = distance((0.05, 0.1)), distance((1.8, 2.0))
+    assert 0 < weak < strong * 0.8
+    assert np.array_equal(childlike_rasters(ds[:3], SPEC, seed=5), childlike_rasters(ds[:3], SPEC, seed=5, strength_range=None))
+
+
+def test_a_malformed_strength_range_is_refused_at_once() -> None:
+    from inference.training.cli import parse_args
+
+    for bad in ("2,1", "0,1", "-1,1", "1"):
+        with pytest.raises(SystemExit, match="aug-strength"):
+            parse_args(["--aug", "childlike", f"--aug-strength={bad}"])
+    assert parse_args(["--aug-strength", "0.5,2"]).aug_strength == "0.5,2"
 
 
 def test_temperature_scaling_fixes_overconfidence() -> None:

@@ -91,6 +91,25 @@ def test_merged_network_is_the_geometric_mean_of_raster_and_sequence_models(seq_
         load_runtime(seq_ensemble / "both", "tf")
 
 
+def test_a_merged_network_can_be_a_member_of_another(seq_ensemble: Path):
+    """A shipped two-input network plus a new raster tower: the weighted geometric mean of the
+    two, exactly (weights 2:1), still one network reading the image and the points."""
+    out = seq_ensemble
+    common = ["--tiny", "--data", str(FIXTURES), "--labels", ",".join(LABELS), "--out", str(out)]
+    assert train_main([*common, "--name", "cnn2", "--seed", "99"]) == 0
+    assert train_main([*common, "--name", "nested", "--tflite-weights", "float32",
+                       "--ensemble-of", f"{out / 'both'},{out / 'cnn2'}", "--ensemble-weights", "2,1"]) == 0
+    card = json.loads((out / "nested" / "card.json").read_text())
+    assert card["input"]["sequence"]["max_points"] == 128 and card["input"]["size"] == 28
+    raws = _raws()
+    both = ModelRunner(out / "both", "keras").predict_drawings(raws)
+    cnn2 = ModelRunner(out / "cnn2", "keras").predict_drawings(raws)
+    g = (both ** 2 * cnn2) ** (1 / 3)
+    g = g ** (1.0 / card["metrics"]["calibration"]["temperature"])
+    g /= g.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ModelRunner(out / "nested", "tflite").predict_drawings(raws), g, atol=1e-5)
+
+
 async def test_pool_serves_the_two_input_model_stroke_by_stroke(seq_ensemble: Path):
     raws = _raws(1)
     card = json.loads((seq_ensemble / "both" / "card.json").read_text())
