@@ -125,6 +125,17 @@ def childlike_strokes(
     return [_shake((t - centre) @ m.T, rng, extent, amount) for t in out]
 
 
+def childlike_copy(
+    drawing: Sequence[Any], rng: np.random.Generator, strength_range: tuple[float, float] | None = None,
+    **params: float,
+) -> list[np.ndarray]:
+    """`childlike_strokes` at a strength drawn from `strength_range` (None: the strength in
+    `params`, 1.0 by default, with no extra random draw)."""
+    if strength_range is not None:
+        params = dict(params, strength=float(rng.uniform(*strength_range)))
+    return childlike_strokes(drawing, rng, **params)
+
+
 def to_simplified_space(strokes: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Align to the top-left and scale the longer side to 255, as Google's simplification does."""
     allp = np.concatenate(strokes)
@@ -148,9 +159,7 @@ def childlike_rasters(
     base = float(spec.get("line_width", 16.0))
     out = np.zeros((len(drawings), spec["size"], spec["size"], len(spec["channels"])), dtype=np.float16)
     for i, d in enumerate(drawings):
-        if strength_range is not None:
-            params = dict(params, strength=float(rng.uniform(*strength_range)))
-        strokes = childlike_strokes(d, rng, **params)
+        strokes = childlike_copy(d, rng, strength_range, **params)
         if strokes:
             out[i] = render_simplified(to_simplified_space(strokes), dict(spec, line_width=base * rng.uniform(*width_range)))
     return out

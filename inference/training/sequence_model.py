@@ -80,13 +80,13 @@ def _encode_chunk(args: tuple[list, int]) -> np.ndarray:
 
 def _childlike_chunk(args: tuple[list, int, int, dict]) -> np.ndarray:
     from inference.raster import simplify_arrays
-    from inference.training.childlike import childlike_strokes, to_simplified_space
+    from inference.training.childlike import childlike_copy, to_simplified_space
 
     drawings, max_points, seed, params = args
     rng = np.random.default_rng(seed)
     out = np.zeros((len(drawings), max_points, len(FEATURES)), dtype=np.float16)
     for i, d in enumerate(drawings):
-        strokes = childlike_strokes(d, rng, **params)
+        strokes = childlike_copy(d, rng, **params)
         if strokes:
             # The augmented strokes are dense (shaken, resampled): simplify them as the server does.
             out[i] = encode_simplified(simplify_arrays(to_simplified_space(strokes), resample=False), max_points)
@@ -117,7 +117,8 @@ def childlike_many(drawings: list, max_points: int, workers: int, seed: int, par
 
 
 def main(argv: list[str] | None = None) -> int:
-    from inference.training.cli import categories_over, category_columns, export_model, parse_args, resolve_categories
+    from inference.training.cli import (categories_over, category_columns, childlike_params, export_model, parse_args,
+                                        resolve_categories)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     command = "python -m inference.training.sequence_model " + " ".join(shlex.quote(a) for a in argv)
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     x_tr = encode_many(tr_d, L, args.workers)
     x_va = encode_many(va_d, L, args.workers).astype(np.float32)
     print(f"[seq] encoded in {time.time() - t0:.0f}s", file=sys.stderr)
-    params = {"missing": args.aug_missing, "drop_rate": args.aug_drop_rate}
+    params = childlike_params(args)
     n_out = len(labels)
     model = build_sequence_net(L, n_out, tiny=args.tiny, arch=seq_arch)
     copies = args.epochs if args.fresh_aug else 0
