@@ -39,7 +39,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
