@@ -134,15 +134,19 @@ class Tablet:
                     break
         while log.result is None:
             await self._collect(log, "stage_result", timeout_s=wait_s)
-        # The server answers every stroke in order, so a ping answered means every stroke of
-        # this stage has had its ack or its refusal.
+        # Every stroke gets an answer: a refusal, sent on the spot, or an ack, which comes through
+        # the game's event stream (whichever process applied it). So a pong can overtake the ack
+        # of a stroke sent just before the ping: wait for the pong and for every stroke's answer.
         await self.send({"type": "ping", "id": stage})
         follow = None
-        while True:
-            message = await self._collect(log, "pong", "stage_start", "game_over", timeout_s=wait_s)
+        answered = False
+        while not answered or len(log.acks) + log.refused_late < log.strokes_sent:
+            message = await self._collect(log, "pong", "ack", "error", "stage_start", "game_over",
+                                          timeout_s=wait_s)
             if message["type"] == "pong":
-                break
-            follow = follow or message
+                answered = True
+            elif message["type"] in ("stage_start", "game_over"):
+                follow = follow or message
         if follow is None:
             follow = await self._collect(log, "stage_start", "game_over", timeout_s=wait_s)
         return log, follow
