@@ -16,6 +16,8 @@ import websockets
 
 Point = tuple[float, float, float]
 DrawingFor = Callable[[str], Sequence[Sequence[Point]] | None]
+#: After a stage's pong, how long the tablet waits for strokes still without an answer.
+ANSWER_WAIT_S = 10.0
 
 
 @dataclass
@@ -136,15 +138,21 @@ class Tablet:
             await self._collect(log, "stage_result", timeout_s=wait_s)
         # Every stroke gets an answer: a refusal, sent on the spot, or an ack, which comes through
         # the game's event stream (whichever process applied it). So a pong can overtake the ack
-        # of a stroke sent just before the ping: wait for the pong and for every stroke's answer.
+        # of a stroke sent just before the ping: wait for the pong, then (a few seconds at most:
+        # a stroke never answered is the caller's finding, not a hang) for every stroke's answer.
         await self.send({"type": "ping", "id": stage})
         follow = None
-        answered = False
-        while not answered or len(log.acks) + log.refused_late < log.strokes_sent:
-            message = await self._collect(log, "pong", "ack", "error", "stage_start", "game_over",
-                                          timeout_s=wait_s)
+        pong = False
+        while not pong or len(log.acks) + log.refused_late < log.strokes_sent:
+            try:
+                message = await self._collect(log, "pong", "ack", "error", "stage_start", "game_over",
+                                              timeout_s=ANSWER_WAIT_S if pong else wait_s)
+            except asyncio.TimeoutError:
+                if not pong:
+                    raise
+                break
             if message["type"] == "pong":
-                answered = True
+                pong = True
             elif message["type"] in ("stage_start", "game_over"):
                 follow = follow or message
         if follow is None:
@@ -161,8 +169,9 @@ class Tablet:
                 log.acks.append(message)
             elif kind == "stage_result" and message["stage"] == log.stage:
                 log.result = message
-            elif (kind == "error" and message.get("code") in ("wrong_stage", "game_over")
-                  and log.result is not None):
+            elif kind == "error" and message.get("code") in ("wrong_stage", "game_over"):
+                # Refused because the stage had ended: sent on the spot, so it may come before
+                # the stage's result, which comes through the game's events.
                 log.refused_late += 1
             if kind in types:
                 return message
