@@ -89,7 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--prepare-only", action="store_true", help="rasterise the splits into var/raster_cache and stop")
     ap.add_argument("--tiny", action="store_true", help="smoke test: 1 epoch, 20 drawings a class, tiny net")
     args = ap.parse_args(argv)
-    childlike_params(args)  # refuse a malformed --aug-strength before hours of rasterising
+    # Parsed once, here: a malformed --aug-strength is refused before hours of rasterising.
+    args.childlike = childlike_params(args)
     if args.tiny:
         args.epochs = 1
         args.max_per_class = args.max_per_class or 20
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
             idx = np.flatnonzero(pick)
             xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug,
-                              childlike_params(args))
+                              args.childlike)
             if args.fresh_aug:  # kept as bytes: 14 epochs of 40 px, 2 channels in float16 filled 24 GiB
                 fresh.append((_to_u8(xa), tr_y[idx]))
             else:
@@ -538,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         "augmentation": ({"members": [c.get("augmentation") for c in members_cards]} if members_cards else
                          {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
                           "label_smoothing": args.label_smoothing,
-                          **(childlike_params(args) if args.aug == "childlike" else {}),
+                          **(args.childlike if args.aug == "childlike" else {}),
                           **({"mixup_alpha": args.mixup} if args.mixup > 0 else {})}),
         "architecture": {"name": model.name, "arch": "ensemble" if members_cards else args.arch,
                          "params": int(model.count_params()), "macs": count_macs(model)},

@@ -86,9 +86,10 @@ def load_members(dirs: Sequence[Path]) -> tuple[list[object], list[str], dict, l
         card = json.loads((d / "card.json").read_text(encoding="utf-8"))
         lab = json.loads((d / "labels.json").read_text(encoding="utf-8"))
         spec = dict(card["input"])
-        parts = {"sequence": spec} if is_sequence_spec(spec) else {"raster": spec}
-        if "sequence" in spec:
+        if "sequence" in spec:  # a merged network: it reads both
             parts = {"sequence": spec.pop("sequence"), "raster": spec}
+        else:
+            parts = {"sequence" if is_sequence_spec(spec) else "raster": spec}
         if labels is None:
             labels = lab
         for kind, part in parts.items():

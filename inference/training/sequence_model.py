@@ -117,8 +117,7 @@ def childlike_many(drawings: list, max_points: int, workers: int, seed: int, par
 
 
 def main(argv: list[str] | None = None) -> int:
-    from inference.training.cli import (categories_over, category_columns, childlike_params, export_model, parse_args,
-                                        resolve_categories)
+    from inference.training.cli import categories_over, category_columns, export_model, parse_args, resolve_categories
 
     argv = list(sys.argv[1:] if argv is None else argv)
     command = "python -m inference.training.sequence_model " + " ".join(shlex.quote(a) for a in argv)
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     x_tr = encode_many(tr_d, L, args.workers)
     x_va = encode_many(va_d, L, args.workers).astype(np.float32)
     print(f"[seq] encoded in {time.time() - t0:.0f}s", file=sys.stderr)
-    params = childlike_params(args)
+    params = args.childlike
     n_out = len(labels)
     model = build_sequence_net(L, n_out, tiny=args.tiny, arch=seq_arch)
     copies = args.epochs if args.fresh_aug else 0

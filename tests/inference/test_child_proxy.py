@@ -54,7 +54,7 @@ def test_childlike_augmentation_is_new_each_seed_and_keeps_ink() -> None:
 
 def test_a_strength_range_distorts_more_the_higher_it_is() -> None:
     """`--aug-strength LO,HI`: each drawing's strength drawn from the range; a stronger range
-    moves the rasters further from the drawings as they are, and the range is recorded."""
+    moves the rasters further from the drawings as they are, and no range changes nothing."""
     ds = _drawings() + _drawings("dog")
     plain = np.stack([rasterize(d, SPEC, fmt="columns") for d in ds])
 
