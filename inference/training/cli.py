@@ -45,7 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-per-class", type=int, default=None, help="cap training drawings per class")
     ap.add_argument("--test-per-class", type=int, default=60)
     ap.add_argument("--val-per-class", type=int, default=30)
-    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--seed", type=int, default=1234, help="seeds the split (held-out test, validation) and, "
+                    "unless --train-seed is given, the training's own random draws")
+    ap.add_argument("--train-seed", type=int, default=None,
+                    help="seeds weight initialisation, augmentation and shuffling only: another member of an "
+                         "ensemble on the very same split (default: --seed)")
     ap.add_argument("--size", type=int, default=28)
     ap.add_argument("--channels", default="ink", help="raster channels: ink, or ink,order")
     ap.add_argument("--line-width", type=float, default=16.0)
@@ -91,6 +95,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     # Parsed once, here: a malformed --aug-strength is refused before hours of rasterising.
     args.childlike = childlike_params(args)
+    if args.train_seed is None:
+        args.train_seed = args.seed
     if args.tiny:
         args.epochs = 1
         args.max_per_class = args.max_per_class or 20
@@ -304,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.training.report import card_markdown, confusion_png
 
     t0 = time.time()
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.train_seed)
     cats = resolve_categories(args)
     labels: list[str] = []
     if args.all_classes:
@@ -373,9 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         # Fresh augmentation: one new copy per epoch (rendered up front, used once each).
         fresh: list[tuple[np.ndarray, np.ndarray]] = []
         for k in range(args.epochs if args.fresh_aug else args.aug_copies):
-            pick = np.random.default_rng(args.seed + 17 * k).random(len(tr_d)) < args.aug_fraction
+            pick = np.random.default_rng(args.train_seed + 17 * k).random(len(tr_d)) < args.aug_fraction
             idx = np.flatnonzero(pick)
-            xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.seed * 1000 + k * 7919, f"augment {k + 1}", args.aug,
+            xa = _augment_all([tr_d[i] for i in idx], spec, args.workers, args.train_seed * 1000 + k * 7919, f"augment {k + 1}", args.aug,
                               args.childlike)
             if args.fresh_aug:  # kept as bytes: 14 epochs of 40 px, 2 channels in float16 filled 24 GiB
                 fresh.append((_to_u8(xa), tr_y[idx]))
@@ -437,12 +443,12 @@ def main(argv: list[str] | None = None) -> int:
             for e, (xa, ya) in enumerate(fresh):
                 xe = np.concatenate([x_train_u8, xa])
                 ye = np.concatenate([y_train, ya])
-                h = model.fit(dataset(xe, ye, args.seed + e), initial_epoch=e, epochs=e + 1, validation_data=val, verbose=0, callbacks=[bar])
+                h = model.fit(dataset(xe, ye, args.train_seed + e), initial_epoch=e, epochs=e + 1, validation_data=val, verbose=0, callbacks=[bar])
                 for k, v in h.history.items():
                     history.setdefault(k, []).extend(float(x) for x in v)
                 del xe, ye
         else:
-            h = model.fit(dataset(x_train, y_train, args.seed), epochs=args.epochs, validation_data=val, verbose=0, callbacks=[bar])
+            h = model.fit(dataset(x_train, y_train, args.train_seed), epochs=args.epochs, validation_data=val, verbose=0, callbacks=[bar])
             history = {k: [float(x) for x in v] for k, v in h.history.items()}
         bar.bar.close()
         train_s = time.time() - t0
@@ -557,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         **({"distillation": {"teacher": str(args.teacher), "teacher_name": args.teacher.name, "weight": args.distill_weight}}
            if args.teacher else {}),
         "seed": args.seed,
+        **({"train_seed": args.train_seed} if args.train_seed != args.seed else {}),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,
         "train_seconds": round(train_s, 1),

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.training.data import flatten, load_labels, split_balanced
 
     t0 = time.time()
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.train_seed)
     cats = resolve_categories(args)
     if args.all_classes:
         from inference.datasets import find_class_files
@@ -176,11 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     history: dict[str, list[float]] = {}
     for e in range(args.epochs):
         if copies:
-            xa = childlike_many(tr_d, L, args.workers, args.seed * 1000 + e * 7919, params)
+            xa = childlike_many(tr_d, L, args.workers, args.train_seed * 1000 + e * 7919, params)
             xe, ye = np.concatenate([x_tr, xa]), np.concatenate([tr_y, tr_y])
         else:
             xe, ye = x_tr, tr_y
-        ds = (tf.data.Dataset.from_tensor_slices((xe, ye)).shuffle(len(xe), seed=args.seed + e)
+        ds = (tf.data.Dataset.from_tensor_slices((xe, ye)).shuffle(len(xe), seed=args.train_seed + e)
               .batch(args.batch_size).map(one_hot).prefetch(2))
         h = model.fit(ds, initial_epoch=e, epochs=e + 1, validation_data=val, verbose=0)
         for k, v in h.history.items():
@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                     **({"calibration": calibration} if calibration else {})},
         **({"prior_correction": prior} if prior else {}),
         "seed": args.seed,
+        **({"train_seed": args.train_seed} if args.train_seed != args.seed else {}),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,
         "train_seconds": round(train_s, 1),

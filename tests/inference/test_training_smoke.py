@@ -171,3 +171,29 @@ def test_mixup_blends_each_image_with_another_keeping_its_own_label_the_larger_p
         partner = int(np.argmax(np.where(np.arange(n) == i, -1, my[i])))
         assert np.isclose(my[i, partner], 1 - own[i], atol=1e-5)
         assert np.isclose(mx[i, 0, 0, 0], own[i] * (i + 1) + (1 - own[i]) * (partner + 1), atol=1e-3)
+
+
+def test_train_seed_changes_the_training_draws_but_not_the_split(tmp_path: Path, monkeypatch) -> None:
+    """`--train-seed`: another ensemble member on the very same held-out split (`--seed` picks
+    the split; a member trained with another `--seed` would have seen others' test drawings)."""
+    import inference.training.data as data
+
+    split_seeds: list[int] = []
+    real_split = data.split_balanced
+
+    def recording_split(d, seed, *args, **kwargs):
+        split_seeds.append(seed)
+        return real_split(d, seed, *args, **kwargs)
+
+    monkeypatch.setattr(data, "split_balanced", recording_split)
+    common = ["--tiny", "--data", str(FIXTURES), "--labels", "cat,dog,car,apple", "--out", str(tmp_path)]
+    assert train_main([*common, "--name", "a"]) == 0
+    assert train_main([*common, "--name", "b", "--train-seed", "7"]) == 0
+    assert split_seeds == [1234, 1234]
+    cards = [json.loads((tmp_path / n / "card.json").read_text()) for n in ("a", "b")]
+    assert cards[0]["seed"] == cards[1]["seed"] == 1234
+    assert "train_seed" not in cards[0] and cards[1]["train_seed"] == 7
+    raws = [json.loads(line)["drawing"] for line in (FIXTURES / "raw" / "cat.ndjson").read_text().splitlines()[:3]]
+    x = np.stack([rasterize(r, cards[0]["input"]) for r in raws])
+    pa, pb = (ModelRunner(tmp_path / n, "keras").predict(x) for n in ("a", "b"))
+    assert not np.allclose(pa, pb, atol=1e-3)  # other initial weights and draws: another model
