@@ -65,7 +65,13 @@ def incremental_input(raster: Any, image: np.ndarray, spec: Mapping[str, Any]) -
 
 
 def stack(rows: Sequence[ModelInput]) -> ModelInput:
-    """Rows -> one batch (float32)."""
+    """Rows -> one batch (float32). A batch of one row is a view of it, not a copy (the pool's
+    usual batch when it is not busy); the runtimes copy their inputs and never write to them."""
+    if len(rows) == 1:
+        row = rows[0]
+        if isinstance(row, tuple):
+            return tuple(np.asarray(part, dtype=np.float32)[None] for part in row)
+        return np.asarray(row, dtype=np.float32)[None]
     if rows and isinstance(rows[0], tuple):
         return tuple(np.stack([r[k] for r in rows]).astype(np.float32, copy=False) for k in range(len(rows[0])))
     return np.stack(rows).astype(np.float32, copy=False)

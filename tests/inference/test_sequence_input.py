@@ -41,6 +41,36 @@ def test_points_are_centred_with_steps_and_pen_lifts():
     assert long[-1, 4] == 0.0 and long[:, 0].argmax() == 127
 
 
+def _reference_encoding(xs, ys, counts, max_points: int) -> np.ndarray:
+    """The module doc's encoding written the plain way, feature by feature."""
+    out = np.zeros((max_points, 5), dtype=np.float32)
+    x, y = np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64)
+    n = min(len(x), max_points)
+    px = (x[:n] - (x.max() + x.min()) / 2.0) / 255.0
+    py = (y[:n] - (y.max() + y.min()) / 2.0) / 255.0
+    out[:n, 0], out[:n, 1] = px, py
+    out[1:n, 2], out[1:n, 3] = np.diff(px), np.diff(py)
+    ends = np.cumsum(counts) - 1
+    out[ends[ends < n], 4] = 1.0
+    return out
+
+
+def test_the_workers_flat_encoding_equals_the_plain_one_bit_for_bit():
+    """`encode_flat` reads the incremental raster's arrays of doubles without copying them;
+    the result must be the plain computation's, truncated drawings included."""
+    from inference.sequence import encode_flat
+
+    for drawing in _raws(4):
+        raster = IncrementalRaster(None)
+        for stroke in drawing:
+            raster.add_stroke(stroke, fmt="columns")
+            xs, ys, counts = raster.simplified_flat()
+            for max_points in (1, 7, 128):
+                expected = _reference_encoding(xs, ys, counts, max_points)
+                assert np.array_equal(encode_flat(xs, ys, counts, max_points), expected)
+                assert np.array_equal(encode_flat(list(xs), np.array(ys), counts, max_points), expected)
+
+
 def test_incremental_points_equal_the_whole_drawing():
     """The worker builds the points from its incremental raster; evaluation from the whole
     drawing. They must be the same numbers, stroke by stroke."""
