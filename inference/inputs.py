@@ -16,7 +16,7 @@ import numpy as np
 
 from inference.raster import rasterize
 from inference.sequence import encode as encode_sequence
-from inference.sequence import encode_flat, is_sequence_spec
+from inference.sequence import encode_flat, is_sequence_spec, rdp_epsilon
 
 #: One model input (a row, or a batch of rows): images, or (images, points).
 ModelInput = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
@@ -61,7 +61,7 @@ def incremental_input(raster: Any, image: np.ndarray, spec: Mapping[str, Any]) -
     seq = sequence_spec(spec)
     if seq is None:
         return image
-    return image, encode_flat(*raster.simplified_flat(), int(seq["max_points"]))
+    return image, encode_flat(*raster.simplified_flat(rdp_epsilon(seq)), int(seq["max_points"]))
 
 
 def stack(rows: Sequence[ModelInput]) -> ModelInput:

@@ -326,7 +326,7 @@ def _scale_for(bbox: tuple[float, float, float, float]) -> float:
     return _SIMPLIFIED_SIDE / extent if extent > 0 else 1.0
 
 
-def simplify_arrays(strokes: Sequence[np.ndarray], resample: bool = True) -> list[np.ndarray]:
+def simplify_arrays(strokes: Sequence[np.ndarray], resample: bool = True, epsilon: float = _RDP_EPSILON) -> list[np.ndarray]:
     """Google's simplification on normalised (n, 2) arrays; returns float (m, 2) arrays in 0..255.
 
     With `resample=True` (Google's exact recipe) each scaled stroke is resampled at 1-pixel
@@ -334,7 +334,8 @@ def simplify_arrays(strokes: Sequence[np.ndarray], resample: bool = True) -> lis
     in raw space with epsilon 2 / scale -- the same as epsilon 2 after scaling, since distances
     scale linearly -- and the kept vertices are then scaled; the polylines differ from the
     resampled version by under a pixel of the 256 box, and the result can be reproduced a stroke
-    at a time (`IncrementalRaster`).
+    at a time (`IncrementalRaster`). `epsilon` (in the 0..255 space; Google's is 2) is for the
+    stroke-sequence input, which may keep fewer vertices than the raster (`inference.sequence`).
     """
     strokes = [s for s in strokes if len(s)]
     if not strokes:
@@ -343,13 +344,13 @@ def simplify_arrays(strokes: Sequence[np.ndarray], resample: bool = True) -> lis
     scale = _scale_for(bbox)
     origin = np.array(bbox[:2])
     if not resample:
-        eps = _RDP_EPSILON / scale
+        eps = epsilon / scale
         allp = np.concatenate(strokes) if len(strokes) > 1 else strokes[0]
         breaks = np.cumsum([len(s) for s in strokes])[:-1]
         keep = rdp_significance(allp, eps, breaks) > eps
         kept = (allp - origin) * scale
         return [kept[a:b][keep[a:b]] for a, b in zip(np.concatenate(([0], breaks)), np.cumsum([len(s) for s in strokes]))]
-    return [rdp(_resample((s - origin) * scale), _RDP_EPSILON) for s in strokes]
+    return [rdp(_resample((s - origin) * scale), epsilon) for s in strokes]
 
 
 def simplify_drawing(strokes: Any, fmt: str | None = None) -> list[list[list[int]]]:
@@ -565,6 +566,9 @@ class IncrementalRaster:
         self._canvas_key: tuple[float, ...] | None = None
         self._canvas_strokes = 0
         self._canvas_points = 0
+        # Coarser simplifications (an epsilon above Google's 2, for a sequence input):
+        # epsilon -> [(scale, origin), x's, y's, counts], kept up to date like the above.
+        self._coarse: dict[float, list] = {}
 
     def __len__(self) -> int:
         return len(self._xs)
@@ -644,13 +648,36 @@ class IncrementalRaster:
             a += m
         return out
 
-    def simplified_flat(self) -> tuple[array, array, list[int]]:
+    def simplified_flat(self, epsilon: float = _RDP_EPSILON) -> tuple[array, array, list[int]]:
         """The drawing so far in simplified 0..255 space as kept: all x's, all y's (arrays of
-        doubles, not to be changed) and each stroke's vertex count; what `simplified` splits."""
+        doubles, not to be changed) and each stroke's vertex count; what `simplified` splits.
+
+        A larger `epsilon` than Google's 2 gives `simplify_arrays(..., resample=False,
+        epsilon=epsilon)` of the strokes so far, exactly: the kept significances are thresholded
+        higher (a stroke's ends are always kept, so every stroke keeps a vertex)."""
         if not self._xs:
             return array("d"), array("d"), []
-        self._simplified()
-        return self._sx, self._sy, self._counts
+        if epsilon == _RDP_EPSILON:
+            self._simplified()
+            return self._sx, self._sy, self._counts
+        if not epsilon > _RDP_EPSILON:
+            raise ValueError(f"an epsilon below {_RDP_EPSILON} was never explored (got {epsilon!r})")
+        scale = self._scale()
+        ox, oy = self._bbox[0], self._bbox[1]
+        key = (scale, ox, oy)
+        cached = self._coarse.get(epsilon)
+        if cached is None or cached[0] != key:
+            cached = self._coarse[epsilon] = [key, array("d"), array("d"), []]
+        _, sx, sy, counts = cached
+        done = len(counts)
+        if done < len(self._xs):
+            eps = epsilon / scale  # as simplify_arrays computes it
+            for xs, ys, sig in zip(self._xs[done:], self._ys[done:], self._significance[done:]):
+                nx = [(x - ox) * scale for x, v in zip(xs, sig) if v > eps]
+                sx.extend(nx)
+                sy.extend([(y - oy) * scale for y, v in zip(ys, sig) if v > eps])
+                counts.append(len(nx))
+        return sx, sy, counts
 
     def image(self) -> np.ndarray:
         """The model input for the drawing so far: float32 (H, W, C) in 0..1."""

@@ -2,7 +2,8 @@
 
 The points are the drawing's simplified vertices (Google's simplification, the same
 `simplify_arrays(..., resample=False)` the serving raster uses, so 0..255 space with RDP
-epsilon 2) in the order they were drawn. Each point becomes five numbers:
+epsilon 2, or a coarser epsilon if the spec says `"rdp_epsilon"`: fewer vertices, less of a
+shaky hand's wobble) in the order they were drawn. Each point becomes five numbers:
 
 - `x`, `y`: its position with the drawing's box centred, divided by 255 (about -0.5..0.5);
 - `dx`, `dy`: the step from the previous point (0 for a drawing's first point), / 255;
@@ -25,6 +26,8 @@ import numpy as np
 from inference.raster import normalize_strokes, simplify_arrays
 
 FEATURES = ("x", "y", "dx", "dy", "pen_up")
+#: Google's simplification, the raster's; a spec's `"rdp_epsilon"` may ask for a coarser one.
+DEFAULT_RDP_EPSILON = 2.0
 DEFAULT_SEQUENCE_SPEC: dict[str, Any] = {
     "encoder": "sequence",
     "max_points": 128,
@@ -70,7 +73,13 @@ def encode_simplified(strokes: Sequence[np.ndarray], max_points: int) -> np.ndar
     return encode_flat(points[:, 0], points[:, 1], [len(s) for s in strokes], max_points)
 
 
+def rdp_epsilon(spec: Mapping[str, Any] | None) -> float:
+    """The simplification a sequence spec asks for (0..255 space; absent: Google's 2)."""
+    return float((spec or {}).get("rdp_epsilon", DEFAULT_RDP_EPSILON))
+
+
 def encode(strokes: Any, spec: Mapping[str, Any] | None = None, fmt: str | None = None) -> np.ndarray:
     """A drawing in any format `normalize_strokes` accepts -> float32 (max_points, 5)."""
     max_points = int((spec or DEFAULT_SEQUENCE_SPEC).get("max_points", DEFAULT_SEQUENCE_SPEC["max_points"]))
-    return encode_simplified(simplify_arrays(normalize_strokes(strokes, fmt), resample=False), max_points)
+    strokes = simplify_arrays(normalize_strokes(strokes, fmt), resample=False, epsilon=rdp_epsilon(spec))
+    return encode_simplified(strokes, max_points)

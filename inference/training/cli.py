@@ -194,7 +194,7 @@ def _with_points(x: np.ndarray, drawings: list, spec: dict, workers: int) -> Any
         return x
     from inference.training.sequence_model import encode_many
 
-    return x, encode_many(drawings, int(seq["max_points"]), workers).astype(np.float32)
+    return x, encode_many(drawings, seq, workers).astype(np.float32)
 
 
 def _cache_dir(spec: dict) -> Path:

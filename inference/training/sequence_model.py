@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.sequence import DEFAULT_SEQUENCE_SPEC, FEATURES, encode, encode_simplified
+from inference.sequence import DEFAULT_RDP_EPSILON, DEFAULT_SEQUENCE_SPEC, FEATURES, encode, encode_simplified, rdp_epsilon
 
 
 def build_sequence_net(max_points: int, n_classes: int, width: int = 128, tiny: bool = False,
@@ -72,24 +72,25 @@ def _conv_net(max_points: int, n_classes: int, tiny: bool) -> Any:
     return keras.Model(inp, out, name="doodle_seq_conv")
 
 
-def _encode_chunk(args: tuple[list, int]) -> np.ndarray:
-    drawings, max_points = args
-    spec = {"max_points": max_points}
+def _encode_chunk(args: tuple[list, dict]) -> np.ndarray:
+    drawings, spec = args
     return np.stack([encode(d, spec, fmt="columns") for d in drawings]).astype(np.float16)
 
 
-def _childlike_chunk(args: tuple[list, int, int, dict]) -> np.ndarray:
+def _childlike_chunk(args: tuple[list, dict, int, dict]) -> np.ndarray:
     from inference.raster import simplify_arrays
     from inference.training.childlike import childlike_copy, to_simplified_space
 
-    drawings, max_points, seed, params = args
+    drawings, spec, seed, params = args
+    max_points, epsilon = int(spec["max_points"]), rdp_epsilon(spec)
     rng = np.random.default_rng(seed)
     out = np.zeros((len(drawings), max_points, len(FEATURES)), dtype=np.float16)
     for i, d in enumerate(drawings):
         strokes = childlike_copy(d, rng, **params)
         if strokes:
             # The augmented strokes are dense (shaken, resampled): simplify them as the server does.
-            out[i] = encode_simplified(simplify_arrays(to_simplified_space(strokes), resample=False), max_points)
+            simplified = simplify_arrays(to_simplified_space(strokes), resample=False, epsilon=epsilon)
+            out[i] = encode_simplified(simplified, max_points)
     return out
 
 
@@ -100,19 +101,19 @@ def _map_chunks(fn, parts: list, workers: int) -> np.ndarray:
     return np.concatenate([fn(p) for p in parts])
 
 
-def encode_many(drawings: list, max_points: int, workers: int) -> np.ndarray:
-    """Column-format drawings -> float16 (n, max_points, 5)."""
+def encode_many(drawings: list, spec: dict, workers: int) -> np.ndarray:
+    """Column-format drawings -> float16 (n, max_points, 5), encoded as `spec` says."""
     if not drawings:
-        return np.zeros((0, max_points, len(FEATURES)), dtype=np.float16)
-    parts = [(drawings[i:i + 512], max_points) for i in range(0, len(drawings), 512)]
+        return np.zeros((0, int(spec["max_points"]), len(FEATURES)), dtype=np.float16)
+    parts = [(drawings[i:i + 512], spec) for i in range(0, len(drawings), 512)]
     return _map_chunks(_encode_chunk, parts, workers)
 
 
-def childlike_many(drawings: list, max_points: int, workers: int, seed: int, params: dict) -> np.ndarray:
-    """One child-like copy of each drawing (`inference.training.childlike`), encoded."""
+def childlike_many(drawings: list, spec: dict, workers: int, seed: int, params: dict) -> np.ndarray:
+    """One child-like copy of each drawing (`inference.training.childlike`), encoded as `spec` says."""
     if not drawings:
-        return np.zeros((0, max_points, len(FEATURES)), dtype=np.float16)
-    parts = [(drawings[i:i + 512], max_points, seed + i, params) for i in range(0, len(drawings), 512)]
+        return np.zeros((0, int(spec["max_points"]), len(FEATURES)), dtype=np.float16)
+    parts = [(drawings[i:i + 512], spec, seed + i, params) for i in range(0, len(drawings), 512)]
     return _map_chunks(_childlike_chunk, parts, workers)
 
 
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     command = "python -m inference.training.sequence_model " + " ".join(shlex.quote(a) for a in argv)
-    own = {"--max-points": str(DEFAULT_SEQUENCE_SPEC["max_points"]), "--seq-arch": "bilstm"}
+    own = {"--max-points": str(DEFAULT_SEQUENCE_SPEC["max_points"]), "--seq-arch": "bilstm",
+           "--seq-epsilon": str(DEFAULT_RDP_EPSILON)}
     for opt in own:  # our own options; the rest are inference.train's
         if opt in argv:
             i = argv.index(opt)
@@ -130,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     extra_points, seq_arch = int(own["--max-points"]), own["--seq-arch"]
     if seq_arch not in ("bilstm", "conv"):
         raise SystemExit("--seq-arch must be bilstm or conv")
+    try:
+        seq_epsilon = float(own["--seq-epsilon"])
+    except ValueError:
+        seq_epsilon = float("nan")
+    if not seq_epsilon >= DEFAULT_RDP_EPSILON:
+        raise SystemExit(f"--seq-epsilon must be a number >= {DEFAULT_RDP_EPSILON} (Google's simplification)")
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -158,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     te_d, te_y = flatten(split.test, labels)
     L = extra_points
     spec = dict(DEFAULT_SEQUENCE_SPEC, max_points=L)
+    if seq_epsilon != DEFAULT_RDP_EPSILON:  # cards of the default encoding stay as they were
+        spec["rdp_epsilon"] = seq_epsilon
     print(f"[seq] {len(labels)} labels, train {len(tr_d)} val {len(va_d)} test {len(te_d)}", file=sys.stderr)
-    x_tr = encode_many(tr_d, L, args.workers)
-    x_va = encode_many(va_d, L, args.workers).astype(np.float32)
+    x_tr = encode_many(tr_d, spec, args.workers)
+    x_va = encode_many(va_d, spec, args.workers).astype(np.float32)
     print(f"[seq] encoded in {time.time() - t0:.0f}s", file=sys.stderr)
     params = args.childlike
     n_out = len(labels)
@@ -176,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     history: dict[str, list[float]] = {}
     for e in range(args.epochs):
         if copies:
-            xa = childlike_many(tr_d, L, args.workers, args.train_seed * 1000 + e * 7919, params)
+            xa = childlike_many(tr_d, spec, args.workers, args.train_seed * 1000 + e * 7919, params)
             xe, ye = np.concatenate([x_tr, xa]), np.concatenate([tr_y, tr_y])
         else:
             xe, ye = x_tr, tr_y
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         model.save(out_dir / "model.keras")
         sizes, runtime = {}, "keras"
     runner = ModelRunner(out_dir, runtime)
-    p_te = runner.predict(encode_many(te_d, L, args.workers).astype(np.float32))
+    p_te = runner.predict(encode_many(te_d, spec, args.workers).astype(np.float32))
     per_cat = {}
     for c in cats:
         cols = [labels.index(t["label"]) for t in c["topics"]]

@@ -86,6 +86,31 @@ def test_incremental_points_equal_the_whole_drawing():
             np.testing.assert_array_equal(served[1], whole)  # the worker's flat path
 
 
+@pytest.mark.parametrize("epsilon", [2.5, 6.0, 12.0])
+def test_a_coarser_simplification_served_stroke_by_stroke_equals_the_whole_drawings(epsilon: float):
+    """`"rdp_epsilon"` in a sequence spec: fewer vertices (less of a shaky hand's wobble), the
+    same on the worker's incremental path as when training or evaluating on whole drawings."""
+    from inference.raster import normalize_strokes, simplify_arrays
+
+    spec = dict(DEFAULT_SEQUENCE_SPEC, rdp_epsilon=epsilon)
+    fewer = 0
+    for drawing in _raws(3):
+        raster = IncrementalRaster()
+        for k, stroke in enumerate(drawing):
+            raster.add_stroke(stroke, fmt="columns")
+            whole = simplify_arrays(normalize_strokes(drawing[:k + 1], "columns"), resample=False, epsilon=epsilon)
+            xs, ys, counts = raster.simplified_flat(epsilon)
+            assert counts == [len(s) for s in whole]  # every stroke keeps its ends
+            assert list(xs) == [float(v) for s in whole for v in s[:, 0]]
+            assert list(ys) == [float(v) for s in whole for v in s[:, 1]]
+            fewer += len(xs) < len(raster.simplified_flat()[0])
+            served = model_inputs.incremental_input(raster, raster.image(), {"size": 28, "sequence": spec})
+            np.testing.assert_array_equal(served[1], encode(drawing[:k + 1], spec, fmt="columns"))
+    assert fewer  # it really is coarser than Google's epsilon 2
+    with pytest.raises(ValueError, match="never explored"):
+        raster.simplified_flat(1.0)
+
+
 @pytest.fixture(scope="module")
 def seq_ensemble(tmp_path_factory) -> Path:
     """A tiny CNN, a tiny sequence model, and both merged into one two-input network, with a
@@ -153,3 +178,28 @@ async def test_pool_serves_the_two_input_model_stroke_by_stroke(seq_ensemble: Pa
             got = {g.label: g.probability for g in guesses}
             np.testing.assert_allclose([got[label] for label in LABELS], want, atol=1e-4)
     assert card["input"]["sequence"]["encoder"] == "sequence"
+
+
+def test_a_sequence_model_trained_on_a_coarser_simplification_is_served_with_it(seq_ensemble: Path):
+    """`--seq-epsilon`: the card says how its points were simplified, a merged network carries
+    that to the server, and members that simplify differently are not merged into one input."""
+    out = seq_ensemble
+    common = ["--tiny", "--data", str(FIXTURES), "--labels", ",".join(LABELS), "--out", str(out)]
+    for bad in ("1.0", "x"):
+        with pytest.raises(SystemExit, match="seq-epsilon"):
+            seq_main([*common, "--name", "bad", "--seq-epsilon", bad])
+    assert seq_main([*common, "--name", "seq6", "--seq-epsilon", "6"]) == 0
+    card = json.loads((out / "seq6" / "card.json").read_text())
+    assert card["input"]["rdp_epsilon"] == 6.0
+    assert "rdp_epsilon" not in json.loads((out / "seq" / "card.json").read_text())["input"]
+    assert train_main([*common, "--name", "both6", "--ensemble-of", f"{out / 'cnn'},{out / 'seq6'}"]) == 0
+    merged = json.loads((out / "both6" / "card.json").read_text())
+    assert merged["input"]["sequence"]["rdp_epsilon"] == 6.0
+    raws = _raws(1)
+    seq6 = ModelRunner(out / "seq6", "keras").predict_drawings(raws)
+    cnn = ModelRunner(out / "cnn", "keras").predict_drawings(raws)
+    g = np.sqrt(cnn * seq6)  # not --calibrate: the plain geometric mean
+    g /= g.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ModelRunner(out / "both6", "keras").predict_drawings(raws), g, atol=1e-4)
+    with pytest.raises(SystemExit, match="sequence spec differ"):
+        train_main([*common, "--name", "mixed", "--ensemble-of", f"{out / 'both'},{out / 'seq6'}"])
