@@ -276,3 +276,16 @@ async def test_assigned_categories_are_answered_within_their_labels_and_follow_c
             await rec.recognize(req("p2", CAT, labels=("cat", "dog", "apple"), category="pets"))
         assert len(await rec.recognize(req("p3", CAT, labels=("cat", "dog"), category="pets",
                                            top_k=3))) == 2
+
+
+def test_top_guesses_renormalise_order_ties_by_label_and_answer_an_all_zero_row_evenly() -> None:
+    from inference.pool import _top_guesses
+
+    probs = np.array([[0.1, 0.3, 0.1, 0.5], [0.0, 0.0, 0.0, 0.0], [0.2, 0.2, 0.2, 0.2]], dtype=np.float32)
+    labels = ("cat", "dog", "cow", "pig")
+    got = _top_guesses(probs, labels, 3)
+    assert [[name for name, _ in row] for row in got] == [["pig", "dog", "cat"], ["cat", "dog", "cow"],
+                                                          ["cat", "dog", "cow"]]
+    assert got[0][0][1] == pytest.approx(0.5 / 1.0) and got[1][0][1] == pytest.approx(0.25)
+    assert all(p == pytest.approx(0.25) for _, p in got[2])
+    assert len(_top_guesses(probs, labels, 10)[0]) == 4  # never more than the category has
