@@ -9,6 +9,10 @@ measured beside them and with them (`python -m inference.evaluate --model cnn+se
     python -m inference.training.sequence_model --all-classes --hold-out-unrecognized \
         --max-per-class 1500 --epochs 14 --aug childlike --aug-missing 0.7 --aug-drop-rate 0.5 \
         --fresh-aug --label-smoothing 0.1 --balance-prior --calibrate --name qd_seq_v1 --out var/seq
+
+Its own options (the rest are `inference.train`'s, `--train-seed` among them): `--seq-arch
+bilstm|conv`, `--max-points N` (default 128) and `--seq-epsilon E` (the points simplified with
+RDP epsilon E >= 2 instead of Google's 2, written into the card's input spec as `rdp_epsilon`).
 """
 from __future__ import annotations
 
