@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw
 __all__ = [
     "DEFAULT_SPEC",
     "IncrementalRaster",
+    "RDP_EPSILON",
     "normalize_strokes",
     "rasterize",
     "rasterize_simplified",
@@ -58,7 +59,8 @@ DEFAULT_SPEC: dict[str, Any] = {
 
 _SIMPLIFIED_SIDE = 255.0  # Google: the longer side is scaled to 255
 _BOX = 256.0  # the box the 0..255 drawing is centred in before padding
-_RDP_EPSILON = 2.0
+#: Google's Ramer-Douglas-Peucker epsilon (0..255 space): the raster's, and a sequence input's default.
+RDP_EPSILON = 2.0
 _SUPERSAMPLE = 4  # anti-aliasing: draw at 4x, box-filter down
 _KNOWN_CHANNELS = frozenset({"ink", "order"})
 
@@ -326,7 +328,7 @@ def _scale_for(bbox: tuple[float, float, float, float]) -> float:
     return _SIMPLIFIED_SIDE / extent if extent > 0 else 1.0
 
 
-def simplify_arrays(strokes: Sequence[np.ndarray], resample: bool = True, epsilon: float = _RDP_EPSILON) -> list[np.ndarray]:
+def simplify_arrays(strokes: Sequence[np.ndarray], resample: bool = True, epsilon: float = RDP_EPSILON) -> list[np.ndarray]:
     """Google's simplification on normalised (n, 2) arrays; returns float (m, 2) arrays in 0..255.
 
     With `resample=True` (Google's exact recipe) each scaled stroke is resampled at 1-pixel
@@ -585,7 +587,7 @@ class IncrementalRaster:
         xs, ys = pts.T.tolist()
         bbox = self._bbox
         self._bbox = [min(bbox[0], min(xs)), min(bbox[1], min(ys)), max(bbox[2], max(xs)), max(bbox[3], max(ys))]
-        eps = _RDP_EPSILON / self._scale()
+        eps = RDP_EPSILON / self._scale()
         extent = max(-min(xs), max(xs), -min(ys), max(ys))  # max |coordinate|
         if len(pts) <= _RDP_DFS_MAX_POINTS and extent < _RDP_DFS_MAX_ABS:
             sig = _rdp_dfs(pts, xs, ys, eps, [0, len(pts)])
@@ -608,20 +610,28 @@ class IncrementalRaster:
         if key != self._simp_key:
             self._simp_key, self._sx, self._sy, self._counts = key, array("d"), array("d"), []
             self._smax = [-math.inf, -math.inf]
-        done = len(self._counts)
-        if done < len(self._xs):
-            eps = _RDP_EPSILON / scale
-            sx, sy, counts, (mx, my) = self._sx, self._sy, self._counts, self._smax
-            for xs, ys, sig in zip(self._xs[done:], self._ys[done:], self._significance[done:]):
-                # (p - origin) * scale, as simplify_arrays computes it on arrays.
-                nx = [(x - ox) * scale for x, v in zip(xs, sig) if v > eps]
-                ny = [(y - oy) * scale for y, v in zip(ys, sig) if v > eps]
-                sx.extend(nx)
-                sy.extend(ny)
-                counts.append(len(nx))
-                mx = max(mx, max(nx))
-                my = max(my, max(ny))
-            self._smax = [mx, my]
+        if len(self._counts) < len(self._xs):
+            mx, my = self._extend_kept(RDP_EPSILON, key, self._sx, self._sy, self._counts)
+            self._smax = [max(self._smax[0], mx), max(self._smax[1], my)]
+
+    def _extend_kept(self, epsilon: float, key: tuple[float, float, float], sx: array, sy: array,
+                     counts: list[int]) -> tuple[float, float]:
+        """Append the simplified vertices at `epsilon` of the strokes from `len(counts)` on, for
+        `key` = (scale, origin x, origin y); returns their max x and y."""
+        scale, ox, oy = key
+        eps = epsilon / scale  # as simplify_arrays computes it
+        mx = my = -math.inf
+        done = len(counts)
+        for xs, ys, sig in zip(self._xs[done:], self._ys[done:], self._significance[done:]):
+            # (p - origin) * scale, as simplify_arrays computes it on arrays.
+            nx = [(x - ox) * scale for x, v in zip(xs, sig) if v > eps]
+            ny = [(y - oy) * scale for y, v in zip(ys, sig) if v > eps]
+            sx.extend(nx)
+            sy.extend(ny)
+            counts.append(len(nx))
+            mx = max(mx, max(nx))
+            my = max(my, max(ny))
+        return mx, my
 
     def _pixels(self, start: int) -> list[float]:
         """Flat canvas x, y, x, y... of the simplified vertices from index `start` on."""
@@ -648,7 +658,7 @@ class IncrementalRaster:
             a += m
         return out
 
-    def simplified_flat(self, epsilon: float = _RDP_EPSILON) -> tuple[array, array, list[int]]:
+    def simplified_flat(self, epsilon: float = RDP_EPSILON) -> tuple[array, array, list[int]]:
         """The drawing so far in simplified 0..255 space as kept: all x's, all y's (arrays of
         doubles, not to be changed) and each stroke's vertex count; what `simplified` splits.
 
@@ -657,11 +667,11 @@ class IncrementalRaster:
         higher (a stroke's ends are always kept, so every stroke keeps a vertex)."""
         if not self._xs:
             return array("d"), array("d"), []
-        if epsilon == _RDP_EPSILON:
+        if epsilon == RDP_EPSILON:
             self._simplified()
             return self._sx, self._sy, self._counts
-        if not epsilon > _RDP_EPSILON:
-            raise ValueError(f"an epsilon below {_RDP_EPSILON} was never explored (got {epsilon!r})")
+        if not epsilon > RDP_EPSILON:
+            raise ValueError(f"an epsilon below {RDP_EPSILON} was never explored (got {epsilon!r})")
         scale = self._scale()
         ox, oy = self._bbox[0], self._bbox[1]
         key = (scale, ox, oy)
@@ -669,14 +679,8 @@ class IncrementalRaster:
         if cached is None or cached[0] != key:
             cached = self._coarse[epsilon] = [key, array("d"), array("d"), []]
         _, sx, sy, counts = cached
-        done = len(counts)
-        if done < len(self._xs):
-            eps = epsilon / scale  # as simplify_arrays computes it
-            for xs, ys, sig in zip(self._xs[done:], self._ys[done:], self._significance[done:]):
-                nx = [(x - ox) * scale for x, v in zip(xs, sig) if v > eps]
-                sx.extend(nx)
-                sy.extend([(y - oy) * scale for y, v in zip(ys, sig) if v > eps])
-                counts.append(len(nx))
+        if len(counts) < len(self._xs):
+            self._extend_kept(epsilon, key, sx, sy, counts)
         return sx, sy, counts
 
     def image(self) -> np.ndarray:

@@ -23,11 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.raster import normalize_strokes, simplify_arrays
+from inference.raster import RDP_EPSILON, normalize_strokes, simplify_arrays
 
 FEATURES = ("x", "y", "dx", "dy", "pen_up")
-#: Google's simplification, the raster's; a spec's `"rdp_epsilon"` may ask for a coarser one.
-DEFAULT_RDP_EPSILON = 2.0
 DEFAULT_SEQUENCE_SPEC: dict[str, Any] = {
     "encoder": "sequence",
     "max_points": 128,
@@ -74,8 +72,8 @@ def encode_simplified(strokes: Sequence[np.ndarray], max_points: int) -> np.ndar
 
 
 def rdp_epsilon(spec: Mapping[str, Any] | None) -> float:
-    """The simplification a sequence spec asks for (0..255 space; absent: Google's 2)."""
-    return float((spec or {}).get("rdp_epsilon", DEFAULT_RDP_EPSILON))
+    """The simplification a sequence spec asks for (0..255 space; absent: Google's, the raster's)."""
+    return float((spec or {}).get("rdp_epsilon", RDP_EPSILON))
 
 
 def encode(strokes: Any, spec: Mapping[str, Any] | None = None, fmt: str | None = None) -> np.ndarray:

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from inference.sequence import DEFAULT_RDP_EPSILON, DEFAULT_SEQUENCE_SPEC, FEATURES, encode, encode_simplified, rdp_epsilon
+from inference.raster import RDP_EPSILON
+from inference.sequence import DEFAULT_SEQUENCE_SPEC, FEATURES, encode, encode_simplified, rdp_epsilon
 
 
 def build_sequence_net(max_points: int, n_classes: int, width: int = 128, tiny: bool = False,
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = "python -m inference.training.sequence_model " + " ".join(shlex.quote(a) for a in argv)
     own = {"--max-points": str(DEFAULT_SEQUENCE_SPEC["max_points"]), "--seq-arch": "bilstm",
-           "--seq-epsilon": str(DEFAULT_RDP_EPSILON)}
+           "--seq-epsilon": str(RDP_EPSILON)}
     for opt in own:  # our own options; the rest are inference.train's
         if opt in argv:
             i = argv.index(opt)
@@ -140,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         seq_epsilon = float(own["--seq-epsilon"])
     except ValueError:
         seq_epsilon = float("nan")
-    if not seq_epsilon >= DEFAULT_RDP_EPSILON:
-        raise SystemExit(f"--seq-epsilon must be a number >= {DEFAULT_RDP_EPSILON} (Google's simplification)")
+    if not seq_epsilon >= RDP_EPSILON:
+        raise SystemExit(f"--seq-epsilon must be a number >= {RDP_EPSILON} (Google's simplification)")
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     te_d, te_y = flatten(split.test, labels)
     L = extra_points
     spec = dict(DEFAULT_SEQUENCE_SPEC, max_points=L)
-    if seq_epsilon != DEFAULT_RDP_EPSILON:  # cards of the default encoding stay as they were
+    if seq_epsilon != RDP_EPSILON:  # cards of the default encoding stay as they were
         spec["rdp_epsilon"] = seq_epsilon
     print(f"[seq] {len(labels)} labels, train {len(tr_d)} val {len(va_d)} test {len(te_d)}", file=sys.stderr)
     x_tr = encode_many(tr_d, spec, args.workers)

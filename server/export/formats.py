@@ -97,7 +97,7 @@ def _rdp_pieces(pieces: list[np.ndarray], owners: list[int],
     lengths = np.array([len(p) for p in pieces])
     ends = np.cumsum(lengths)
     allp = np.concatenate(pieces)
-    keep = raster.rdp_significance(allp, raster._RDP_EPSILON, ends[:-1]) > raster._RDP_EPSILON
+    keep = raster.rdp_significance(allp, raster.RDP_EPSILON, ends[:-1]) > raster.RDP_EPSILON
     rounded = np.rint(allp).astype(np.int64)
     for owner, a, b in zip(owners, ends - lengths, ends):
         kept = rounded[a:b][keep[a:b]]
