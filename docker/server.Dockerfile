@@ -7,6 +7,18 @@
 # The same image runs the one-shot migration (`python -m legacy_bridge migrate`) and the demo
 # Spring stand-in (`python -m legacy_bridge.standin`); see docker/compose.yaml.
 
+# 0. The C part of the worker's per-stroke arithmetic (inference/_fastpath.c, see setup.py),
+#    compiled in the full image, which has a compiler; the slim image below has none. Same
+#    Python and Debian release, so the same ABI. Without it the server still works (the same
+#    arithmetic in Python, bit for bit), at about half the guesses a core.
+FROM python:3.11.14-bookworm AS fastpath
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY inference/_fastpath.c inference/
+RUN pip install --no-cache-dir setuptools==80.9.0 \
+    && python setup.py build_ext --inplace \
+    && ls inference/_fastpath*.so
+
 # Pinned by exact version: bump it on purpose (and rebuild), never by surprise.
 FROM python:3.11.14-slim-bookworm
 
@@ -37,6 +49,7 @@ COPY game/ game/
 COPY inference/ inference/
 COPY legacy_bridge/ legacy_bridge/
 COPY models/ models/
+COPY --from=fastpath /src/inference/_fastpath*.so inference/
 RUN pip install -c constraints.txt . \
     && rm -rf build ./*.egg-info
 

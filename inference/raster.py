@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from inference.fastpath import fast as _fast
+
 __all__ = [
     "DEFAULT_SPEC",
     "IncrementalRaster",
@@ -580,6 +582,8 @@ class IncrementalRaster:
 
     def add_stroke(self, stroke: Any, fmt: str | None = None) -> None:
         """Add one stroke: points `(x, y[, t])` or columns `[[xs], [ys](, [ts])]`."""
+        if _fast is not None and self._add_stroke_fast(stroke, fmt):
+            return
         arrays = normalize_strokes([stroke], fmt)
         if not arrays:
             return
@@ -602,6 +606,27 @@ class IncrementalRaster:
         self._ys.append(array("d", ys))
         self._significance.append(array("d", sig))
 
+    def _add_stroke_fast(self, stroke: Any, fmt: str | None) -> bool:
+        """`add_stroke` through the C build for the tablet's usual stroke (a list of points of
+        plain numbers); False, having changed nothing, for anything else."""
+        # A 2- or 3-point stroke may be columns; `normalize_strokes` decides those.
+        if type(stroke) not in (list, tuple) or fmt not in (None, "points") or (fmt is None and len(stroke) in (2, 3)):
+            return False
+        parsed = _fast.points(stroke)
+        if parsed is None:
+            return False
+        bx, by, x0, y0, x1, y1 = parsed
+        if not max(-x0, x1, -y0, y1) < _RDP_DFS_MAX_ABS:
+            return False
+        bbox = self._bbox
+        self._bbox = [min(bbox[0], x0), min(bbox[1], y0), max(bbox[2], x1), max(bbox[3], y1)]
+        sig = _fast.rdp(bx, by, RDP_EPSILON / self._scale())
+        for kept, data in ((self._xs, bx), (self._ys, by), (self._significance, sig)):
+            values = array("d")
+            values.frombytes(data)
+            kept.append(values)
+        return True
+
     def _simplified(self) -> None:
         """Bring the simplified vertices (`_sx`, `_sy`, `_counts`, `_smax`) up to date."""
         scale = self._scale()
@@ -622,6 +647,16 @@ class IncrementalRaster:
         eps = epsilon / scale  # as simplify_arrays computes it
         mx = my = -math.inf
         done = len(counts)
+        if _fast is not None:
+            keep = _fast.keep
+            for xs, ys, sig in zip(self._xs[done:], self._ys[done:], self._significance[done:]):
+                kx, ky, m, smx, smy = keep(xs, ys, sig, eps, ox, oy, scale)
+                sx.frombytes(kx)
+                sy.frombytes(ky)
+                counts.append(m)
+                mx = max(mx, smx)
+                my = max(my, smy)
+            return mx, my
         for xs, ys, sig in zip(self._xs[done:], self._ys[done:], self._significance[done:]):
             # (p - origin) * scale, as simplify_arrays computes it on arrays.
             nx = [(x - ox) * scale for x, v in zip(xs, sig) if v > eps]
@@ -640,6 +675,8 @@ class IncrementalRaster:
         # As `_to_pixels`: centre the drawing's box in the 256 box, shift by half a pixel.
         offx = (_BOX - mx) / 2.0 + self._padding
         offy = (_BOX - my) / 2.0 + self._padding
+        if _fast is not None:
+            return _fast.pixels(self._sx, self._sy, start, offx, offy, k)
         fx = [(x + offx) * k - 0.5 for x in self._sx[start:]]
         fy = [(y + offy) * k - 0.5 for y in self._sy[start:]]
         flat = fx + fy

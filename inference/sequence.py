@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.fastpath import fast as _fast
 from inference.raster import RDP_EPSILON, normalize_strokes, simplify_arrays
 
 FEATURES = ("x", "y", "dx", "dy", "pen_up")
@@ -39,6 +40,10 @@ def is_sequence_spec(spec: Mapping[str, Any] | None) -> bool:
     return bool(spec) and spec.get("encoder") == "sequence"
 
 
+def _is_doubles(values: Any) -> bool:
+    return isinstance(values, array) and values.typecode == "d"
+
+
 def encode_flat(xs: Sequence[float], ys: Sequence[float], counts: Sequence[int], max_points: int) -> np.ndarray:
     """Simplified vertices given flat (all x's, all y's, each stroke's vertex count) -> float32
     (max_points, 5), see the module doc. The worker's path: `IncrementalRaster.simplified_flat`
@@ -46,6 +51,9 @@ def encode_flat(xs: Sequence[float], ys: Sequence[float], counts: Sequence[int],
     split into strokes. Once per guess, so written with few numpy calls (each costs ~1 us)."""
     out = np.zeros((max_points, len(FEATURES)), dtype=np.float32)
     if not len(xs):
+        return out
+    if _fast is not None and _is_doubles(xs) and _is_doubles(ys) and type(counts) is list:
+        _fast.encode(out, xs, ys, counts)
         return out
     x = np.frombuffer(xs) if isinstance(xs, array) and xs.typecode == "d" else np.asarray(xs, dtype=np.float64)
     y = np.frombuffer(ys) if isinstance(ys, array) and ys.typecode == "d" else np.asarray(ys, dtype=np.float64)

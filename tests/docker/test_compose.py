@@ -285,6 +285,18 @@ def test_server_image_installs_from_constraints_and_runs_as_a_user() -> None:
     assert not any(line.startswith(("!.venv", "!.git", "!var")) for line in ignore)
 
 
+def test_server_image_carries_the_compiled_fastpath() -> None:
+    """The slim runtime image has no compiler: the C part of the worker (inference/_fastpath.c)
+    is built in a full image of the same Python and copied in; a host's build is not."""
+    text = SERVER_DOCKERFILE.read_text(encoding="utf-8")
+    stage = re.search(r"^FROM (python:\S+) AS fastpath$", text, flags=re.M)
+    assert stage and "slim" not in stage.group(1)
+    assert "python setup.py build_ext --inplace" in text
+    assert re.search(r"^COPY --from=fastpath /src/inference/_fastpath\*\.so inference/$", text, flags=re.M)
+    ignore = (DOCKER / "server.Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "!setup.py" in ignore and "**/*.so" in ignore
+
+
 def test_server_image_installs_what_the_async_database_engine_needs() -> None:
     """SQLAlchemy's asyncio engine imports greenlet; sqlalchemy 2.1 only installs it with the
     `asyncio` extra. Without it the migration job and the results sink fail at start."""
