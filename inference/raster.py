@@ -551,8 +551,9 @@ class IncrementalRaster:
         self._size, self._channels, self._padding = size, channels, padding
         self._big, self._k, self._width_px = _geometry(size, line_width, padding)
         # Per stroke: raw-space x and y of its vertices and their RDP significance, computed in
-        # plain Python floats (IEEE doubles, the same arithmetic as numpy's float64: strokes are
-        # tens of points, where numpy's per-call cost dominates) and kept as arrays of doubles.
+        # C (`inference.fastpath`, when built) or in plain Python floats (IEEE doubles, the same
+        # arithmetic as numpy's float64: strokes are tens of points, where numpy's per-call cost
+        # dominates), the same bits either way, and kept as arrays of doubles.
         self._xs: list[array] = []
         self._ys: list[array] = []
         self._significance: list[array] = []

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference import fastpath
 from inference.api import RecognizeRequest
 from inference.errors import ModelLoadError
 from inference.gc_policy import settle_after_startup
@@ -383,7 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     doc = {"date_utc": stamp.isoformat(timespec="seconds"),
            "command": "python -m bench.inference " + " ".join(argv if argv is not None else sys.argv[1:]),
            "machine": {"cpus": os.cpu_count(), "default_workers": default_worker_count(),
-                       "python": platform.python_version(), "loadavg": os.getloadavg()},
+                       "python": platform.python_version(), "loadavg": os.getloadavg(),
+                       **cpu_description()},
            "model": model_note, "strokes": source, "drawings": len(drawings), "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"inference-{stamp:%Y%m%dT%H%M%SZ}.json"
@@ -392,6 +394,24 @@ def main(argv: list[str] | None = None) -> None:
         (RESULTS / "latest-inference.json").write_text(json.dumps(doc, indent=1))
         update_readme(doc, out)
     print(f"wrote {out}")
+
+
+def cpu_description() -> dict:
+    """What makes runs on two machines comparable or not: the CPU and the SIMD it offers (the
+    same code and model cost 3-4x more a guess on 12-08's VM than on 12-07's) and whether the C
+    build of the raster's arithmetic ran (`inference.fastpath`)."""
+    model, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    simd = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
+    return {"cpu_model": model, "simd": simd, "c_fastpath": fastpath.fast is not None}
 
 
 def update_readme(doc: dict, out: Path) -> None:
