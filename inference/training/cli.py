@@ -87,6 +87,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--distill-weight", type=float, default=0.8, help="with --teacher: the teacher's share of each target")
     ap.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                     help="mixup (Zhang et al., 2018): blend each batch with itself shuffled, weight ~ Beta(ALPHA, ALPHA); 0: off")
+    ap.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA",
+                    help="CutMix (Yun et al., 2019): a box of each image replaced by the same box of another "
+                         "image of the batch, targets mixed by the box's share; box share ~ Beta(ALPHA, ALPHA), "
+                         "at most half; 0: off (not with --mixup)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.5, help="early-recognition probability threshold")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -95,6 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     # Parsed once, here: a malformed --aug-strength is refused before hours of rasterising.
     args.childlike = childlike_params(args)
+    if args.mixup > 0 and args.cutmix > 0:
+        raise SystemExit("--mixup and --cutmix: choose one")
     if args.train_seed is None:
         args.train_seed = args.seed
     if args.tiny:
@@ -169,6 +175,37 @@ def mixup_batch(alpha: float, seed: int):
         lx = tf.reshape(lam, [-1, 1, 1, 1])
         ly = tf.reshape(lam, [-1, 1])
         return lx * x + (1 - lx) * tf.gather(x, perm), ly * y + (1 - ly) * tf.gather(y, perm)
+
+    return mix
+
+
+def cutmix_batch(alpha: float, seed: int):
+    """A tf.data map pasting into each image of a batch (images, one-hot or soft targets) a box of
+    a shuffled partner: the box's share of the image is 1 - lam, lam ~ Beta(alpha, alpha) kept
+    >= 0.5 (the image keeps its own label as the larger part, as in `mixup_batch`), its centre
+    uniform and the box clipped to the image; the targets are mixed by the share really pasted.
+    On a drawing this leaves a part out and puts a stranger's part in: a floating, foreign piece
+    and a missing one, the two distortions the child-likeness proxy costs most."""
+    import tensorflow as tf
+
+    def mix(x, y):
+        n, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        g1 = tf.random.gamma([n], alpha, seed=seed)
+        g2 = tf.random.gamma([n], alpha, seed=seed + 1)
+        lam = g1 / (g1 + g2)
+        lam = tf.maximum(lam, 1.0 - lam)
+        side = tf.sqrt(1.0 - lam)
+        bh = tf.cast(side * tf.cast(h, tf.float32), tf.int32)
+        bw = tf.cast(side * tf.cast(w, tf.float32), tf.int32)
+        cy = tf.random.uniform([n], 0, h, dtype=tf.int32, seed=seed + 2)
+        cx = tf.random.uniform([n], 0, w, dtype=tf.int32, seed=seed + 3)
+        rows, cols = tf.range(h)[None, :], tf.range(w)[None, :]
+        in_rows = (rows >= (cy - bh // 2)[:, None]) & (rows < (cy - bh // 2 + bh)[:, None])
+        in_cols = (cols >= (cx - bw // 2)[:, None]) & (cols < (cx - bw // 2 + bw)[:, None])
+        box = tf.cast(in_rows[:, :, None] & in_cols[:, None, :], x.dtype)[..., None]
+        perm = tf.random.shuffle(tf.range(n), seed=seed)
+        share = tf.reduce_mean(box, axis=[1, 2, 3])[:, None]
+        return x * (1 - box) + tf.gather(x, perm) * box, (1 - share) * y + share * tf.gather(y, perm)
 
     return mix
 
@@ -429,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
             ds = ds if teacher is not None else ds.map(one_hot)
             if args.mixup > 0:
                 ds = ds.map(mixup_batch(args.mixup, seed))
+            if args.cutmix > 0:
+                ds = ds.map(cutmix_batch(args.cutmix, seed))
             return ds.prefetch(2)
 
         # No image-space shifting or scaling: the rasteriser centres and scales every drawing, so the
@@ -546,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
                          {"kind": args.aug, "fresh_each_epoch": args.fresh_aug, "fraction": args.aug_fraction,
                           "label_smoothing": args.label_smoothing,
                           **(args.childlike if args.aug == "childlike" else {}),
-                          **({"mixup_alpha": args.mixup} if args.mixup > 0 else {})}),
+                          **({"mixup_alpha": args.mixup} if args.mixup > 0 else {}),
+                          **({"cutmix_alpha": args.cutmix} if args.cutmix > 0 else {})}),
         "architecture": {"name": model.name, "arch": "ensemble" if members_cards else args.arch,
                          "params": int(model.count_params()), "macs": count_macs(model)},
         **({"ensemble": {

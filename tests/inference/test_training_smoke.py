@@ -197,3 +197,42 @@ def test_train_seed_changes_the_training_draws_but_not_the_split(tmp_path: Path,
     x = np.stack([rasterize(r, cards[0]["input"]) for r in raws])
     pa, pb = (ModelRunner(tmp_path / n, "keras").predict(x) for n in ("a", "b"))
     assert not np.allclose(pa, pb, atol=1e-3)  # other initial weights and draws: another model
+
+
+def test_cutmix_pastes_a_box_of_another_image_and_mixes_the_targets_by_its_share() -> None:
+    import tensorflow as tf
+
+    from inference.training.cli import cutmix_batch
+
+    n, side = 64, 8  # image i is all (i + 1) with one label of its own, so pixels name their source
+    x = np.broadcast_to((np.arange(n, dtype=np.float32) + 1)[:, None, None, None], (n, side, side, 1)).copy()
+    y = np.eye(n, dtype=np.float32)
+    mx, my = (t.numpy() for t in cutmix_batch(1.0, seed=5)(tf.constant(x), tf.constant(y)))
+    np.testing.assert_allclose(my.sum(axis=1), 1.0, atol=1e-5)
+    own = my[np.arange(n), np.arange(n)]
+    assert (own >= 0.5 - 1e-6).all()
+    mixed = np.flatnonzero(own < 1 - 1e-6)
+    assert len(mixed) > n // 3
+    for i in range(n):
+        values, counts = np.unique(mx[i], return_counts=True)
+        kept = counts[values == i + 1].sum() / side**2
+        assert np.isclose(kept, own[i], atol=1e-5)  # the target says how much of the image is its own
+        if i in mixed:
+            partner = int(np.argmax(np.where(np.arange(n) == i, -1, my[i])))
+            assert set(values.tolist()) == {i + 1.0, partner + 1.0}
+            box = np.argwhere(mx[i, :, :, 0] == partner + 1)
+            (r0, c0), (r1, c1) = box.min(axis=0), box.max(axis=0)
+            assert len(box) == (r1 - r0 + 1) * (c1 - c0 + 1)  # one rectangle
+
+
+def test_a_cutmix_run_trains_and_says_so_in_its_card(tmp_path: Path) -> None:
+    assert train_main(["--tiny", "--data", str(FIXTURES), "--labels", "cat,dog,car", "--out", str(tmp_path),
+                       "--name", "cm", "--cutmix", "1.0"]) == 0
+    card = json.loads((tmp_path / "cm" / "card.json").read_text())
+    assert card["augmentation"]["cutmix_alpha"] == 1.0 and "mixup_alpha" not in card["augmentation"]
+
+
+def test_mixup_and_cutmix_are_not_both_taken(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="choose one"):
+        train_main(["--tiny", "--data", str(FIXTURES), "--labels", "cat,dog", "--out", str(tmp_path),
+                    "--mixup", "0.2", "--cutmix", "1.0"])
