@@ -152,19 +152,27 @@ def test_soft_targets_mix_the_teacher_with_the_label() -> None:
         soft_targets(Uniform(), np.zeros((1, 2, 2, 1), np.uint8), np.array([0]), 4, 1.5)
 
 
-def test_mixup_blends_each_image_with_another_keeping_its_own_label_the_larger_part() -> None:
+def _mixed_batch(mix, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run a batch map (mixup, CutMix) over images with one label each, so a target names its
+    partner; check what every such mix holds (targets sum to 1, each image keeps its own label
+    as the larger part) and return the images, the targets and each image's own share."""
     import tensorflow as tf
 
-    from inference.training.cli import mixup_batch
-
-    n = 64  # one label per image, so a target names its partner
-    x = np.zeros((n, 4, 4, 1), np.float32)
-    x[:, 0, 0, 0] = np.arange(n) + 1
-    y = np.eye(n, dtype=np.float32)
-    mx, my = (t.numpy() for t in mixup_batch(0.4, seed=3)(tf.constant(x), tf.constant(y)))
+    n = len(x)
+    mx, my = (t.numpy() for t in mix(tf.constant(x), tf.constant(np.eye(n, dtype=np.float32))))
     np.testing.assert_allclose(my.sum(axis=1), 1.0, atol=1e-5)
     own = my[np.arange(n), np.arange(n)]
     assert (own >= 0.5 - 1e-6).all()
+    return mx, my, own
+
+
+def test_mixup_blends_each_image_with_another_keeping_its_own_label_the_larger_part() -> None:
+    from inference.training.cli import mixup_batch
+
+    n = 64
+    x = np.zeros((n, 4, 4, 1), np.float32)
+    x[:, 0, 0, 0] = np.arange(n) + 1
+    mx, my, own = _mixed_batch(mixup_batch(0.4, seed=3), x)
     mixed = np.flatnonzero(own < 1 - 1e-3)
     assert len(mixed) > n // 2  # something was really mixed
     for i in mixed:  # the image is the same blend of the same two images as its target
@@ -200,17 +208,11 @@ def test_train_seed_changes_the_training_draws_but_not_the_split(tmp_path: Path,
 
 
 def test_cutmix_pastes_a_box_of_another_image_and_mixes_the_targets_by_its_share() -> None:
-    import tensorflow as tf
-
     from inference.training.cli import cutmix_batch
 
-    n, side = 64, 8  # image i is all (i + 1) with one label of its own, so pixels name their source
+    n, side = 64, 8  # image i is all (i + 1), so its pixels name their source
     x = np.broadcast_to((np.arange(n, dtype=np.float32) + 1)[:, None, None, None], (n, side, side, 1)).copy()
-    y = np.eye(n, dtype=np.float32)
-    mx, my = (t.numpy() for t in cutmix_batch(1.0, seed=5)(tf.constant(x), tf.constant(y)))
-    np.testing.assert_allclose(my.sum(axis=1), 1.0, atol=1e-5)
-    own = my[np.arange(n), np.arange(n)]
-    assert (own >= 0.5 - 1e-6).all()
+    mx, my, own = _mixed_batch(cutmix_batch(1.0, seed=5), x)
     mixed = np.flatnonzero(own < 1 - 1e-6)
     assert len(mixed) > n // 3
     for i in range(n):
