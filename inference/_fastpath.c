@@ -285,10 +285,20 @@ static PyObject *
 encode(PyObject *self, PyObject *args)
 {
     Py_buffer bo, bx, by;
-    PyObject *counts;
-    if (!PyArg_ParseTuple(args, "w*y*y*O:encode", &bo, &bx, &by, &counts))
+    PyObject *out_obj, *counts;
+    if (!PyArg_ParseTuple(args, "Oy*y*O:encode", &out_obj, &bx, &by, &counts))
         return NULL;
+    /* The format too, not only the bytes: a float64 array of the same size must not pass. */
+    if (PyObject_GetBuffer(out_obj, &bo, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&bx);
+        PyBuffer_Release(&by);
+        return NULL;
+    }
     PyObject *result = NULL, *fast = NULL;
+    if (bo.itemsize != (Py_ssize_t)sizeof(float) || bo.format == NULL || strcmp(bo.format, "f") != 0) {
+        PyErr_SetString(PyExc_TypeError, "out must be a C-contiguous float32 array");
+        goto done;
+    }
     Py_ssize_t total = bx.len / (Py_ssize_t)sizeof(double);
     Py_ssize_t max_points = bo.len / (Py_ssize_t)(5 * sizeof(float));
     if (by.len != bx.len) {

@@ -55,8 +55,8 @@ def encode_flat(xs: Sequence[float], ys: Sequence[float], counts: Sequence[int],
     if _fast is not None and _is_doubles(xs) and _is_doubles(ys) and type(counts) is list:
         _fast.encode(out, xs, ys, counts)
         return out
-    x = np.frombuffer(xs) if isinstance(xs, array) and xs.typecode == "d" else np.asarray(xs, dtype=np.float64)
-    y = np.frombuffer(ys) if isinstance(ys, array) and ys.typecode == "d" else np.asarray(ys, dtype=np.float64)
+    x = np.frombuffer(xs) if _is_doubles(xs) else np.asarray(xs, dtype=np.float64)
+    y = np.frombuffer(ys) if _is_doubles(ys) else np.asarray(ys, dtype=np.float64)
     n = min(len(x), max_points)
     p = np.empty((n, 2))
     p[:, 0] = x[:n]

@@ -209,3 +209,11 @@ def test_encode_equals_the_numpy_encoding() -> None:
         fast.encode(got, xs, ys, counts)
         want = sequence.encode_flat(list(xs), list(ys), counts, max_points)  # lists: numpy's path
         assert got.tobytes() == want.tobytes()
+
+
+@needs_fast
+@pytest.mark.parametrize("out", [np.zeros((64, 5), np.float64), np.zeros((128, 5), np.int32),
+                                 np.zeros((5, 128), np.float32).T, b"\0" * 2560])
+def test_encode_refuses_an_output_that_is_not_writable_contiguous_float32(out) -> None:
+    with pytest.raises((TypeError, BufferError, ValueError)):
+        fast.encode(out, array("d", [1.0, 2.0]), array("d", [3.0, 4.0]), [2])
