@@ -590,9 +590,7 @@ class IncrementalRaster:
             return
         pts = arrays[0]
         xs, ys = pts.T.tolist()
-        bbox = self._bbox
-        self._bbox = [min(bbox[0], min(xs)), min(bbox[1], min(ys)), max(bbox[2], max(xs)), max(bbox[3], max(ys))]
-        eps = RDP_EPSILON / self._scale()
+        eps = self._grow_bbox(min(xs), min(ys), max(xs), max(ys))
         extent = max(-min(xs), max(xs), -min(ys), max(ys))  # max |coordinate|
         if len(pts) <= _RDP_DFS_MAX_POINTS and extent < _RDP_DFS_MAX_ABS:
             sig = _rdp_dfs(pts, xs, ys, eps, [0, len(pts)])
@@ -607,6 +605,12 @@ class IncrementalRaster:
         self._ys.append(array("d", ys))
         self._significance.append(array("d", sig))
 
+    def _grow_bbox(self, x0: float, y0: float, x1: float, y1: float) -> float:
+        """Grow the drawing's raw box by a new stroke's; the raw-space RDP epsilon it now has."""
+        bbox = self._bbox
+        self._bbox = [min(bbox[0], x0), min(bbox[1], y0), max(bbox[2], x1), max(bbox[3], y1)]
+        return RDP_EPSILON / self._scale()
+
     def _add_stroke_fast(self, stroke: Any, fmt: str | None) -> bool:
         """`add_stroke` through the C build for the tablet's usual stroke (a list of points of
         plain numbers); False, having changed nothing, for anything else."""
@@ -619,9 +623,7 @@ class IncrementalRaster:
         bx, by, x0, y0, x1, y1 = parsed
         if not max(-x0, x1, -y0, y1) < _RDP_DFS_MAX_ABS:
             return False
-        bbox = self._bbox
-        self._bbox = [min(bbox[0], x0), min(bbox[1], y0), max(bbox[2], x1), max(bbox[3], y1)]
-        sig = _fast.rdp(bx, by, RDP_EPSILON / self._scale())
+        sig = _fast.rdp(bx, by, self._grow_bbox(x0, y0, x1, y1))
         for kept, data in ((self._xs, bx), (self._ys, by), (self._significance, sig)):
             values = array("d")
             values.frombytes(data)

@@ -160,6 +160,17 @@ def export_model(model: Any, out_dir: Path, tflite_weights: str = "int8") -> dic
     return sizes
 
 
+def _own_share(n: Any, alpha: float, seed: int) -> Any:
+    """Per image of a batch of `n`: lam ~ Beta(alpha, alpha) (two gammas), folded to >= 0.5, the
+    share a mixed image keeps of itself (its own label stays the larger part)."""
+    import tensorflow as tf
+
+    g1 = tf.random.gamma([n], alpha, seed=seed)
+    g2 = tf.random.gamma([n], alpha, seed=seed + 1)
+    lam = g1 / (g1 + g2)
+    return tf.maximum(lam, 1.0 - lam)
+
+
 def mixup_batch(alpha: float, seed: int):
     """A tf.data map blending a batch (images, one-hot or soft targets) with a shuffled copy of
     itself: one Beta(alpha, alpha) weight per image, images and targets alike."""
@@ -167,10 +178,7 @@ def mixup_batch(alpha: float, seed: int):
 
     def mix(x, y):
         n = tf.shape(x)[0]
-        g1 = tf.random.gamma([n], alpha, seed=seed)
-        g2 = tf.random.gamma([n], alpha, seed=seed + 1)
-        lam = g1 / (g1 + g2)
-        lam = tf.maximum(lam, 1.0 - lam)  # the image keeps its own label as the larger part
+        lam = _own_share(n, alpha, seed)
         perm = tf.random.shuffle(tf.range(n), seed=seed)
         lx = tf.reshape(lam, [-1, 1, 1, 1])
         ly = tf.reshape(lam, [-1, 1])
@@ -190,11 +198,7 @@ def cutmix_batch(alpha: float, seed: int):
 
     def mix(x, y):
         n, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
-        g1 = tf.random.gamma([n], alpha, seed=seed)
-        g2 = tf.random.gamma([n], alpha, seed=seed + 1)
-        lam = g1 / (g1 + g2)
-        lam = tf.maximum(lam, 1.0 - lam)
-        side = tf.sqrt(1.0 - lam)
+        side = tf.sqrt(1.0 - _own_share(n, alpha, seed))
         bh = tf.cast(side * tf.cast(h, tf.float32), tf.int32)
         bw = tf.cast(side * tf.cast(w, tf.float32), tf.int32)
         cy = tf.random.uniform([n], 0, h, dtype=tf.int32, seed=seed + 2)
