@@ -55,3 +55,23 @@ def test_a_runtime_the_model_cannot_run_on_is_a_skipped_row_not_a_crash() -> Non
     assert len(rows) == 1 and rows[0]["scenario"] == "pool" and rows[0]["runtime"] == "tf"
     assert "raster-only" in rows[0]["skipped"]
     assert rows[0]["policy"] == pool_policy(1, "process", 32, 0.0)
+
+
+def test_the_null_raster_feeds_a_model_that_reads_points_too() -> None:
+    """The "noraster" scenario measures the pool without rasterising; with a two-input model
+    every request used to fail there (no point sequence), so it measured failures."""
+    import numpy as np
+
+    from bench.inference import null_raster
+    from inference import inputs as model_inputs
+    from inference.registry import ModelRegistry
+    from inference.runtime import load_runtime
+
+    reg = ModelRegistry.load(MODELS)
+    info = next(i for i in reg.models.values() if model_inputs.sequence_spec(i.spec) is not None)
+    raster = null_raster.IncrementalRaster(info.spec)
+    raster.add_stroke([(0, 0, 0), (10, 10, 5)])
+    row = model_inputs.incremental_input(raster, raster.image(), info.spec)
+    probs = load_runtime(info.path, "litert", threads=1, max_batch_size=1).predict(
+        model_inputs.stack([row]))
+    assert probs.shape == (1, len(info.labels)) and np.isfinite(probs).all()
