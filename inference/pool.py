@@ -65,6 +65,7 @@ DEFAULT_WORKER_START_TIMEOUT_S = 120.0
 # A batch takes milliseconds; a worker still busy after this is stuck (a bug, or a pathological
 # drawing) and is killed, so no caller waits forever.
 DEFAULT_BATCH_TIMEOUT_S = 10.0
+DEFAULT_WORKER_NICE = 0
 
 
 def default_worker_count() -> int:
@@ -218,13 +219,16 @@ def _handle_batch(items: list[tuple], cache: _RasterCache, runtimes: dict, specs
 
 
 def _worker_loop(sock: socket.socket, models_dir: str, runtime_kind: str, threads: int,
-                 max_batch_size: int, raster_module_name: str) -> None:
+                 max_batch_size: int, raster_module_name: str, nice: int = 0) -> None:
     """Serve batches on `sock` until it closes. Runs in a worker process (or a thread)."""
     import importlib
 
     from inference.runtime import load_runtime
 
+    own_process = threading.current_thread() is threading.main_thread()
     try:
+        if nice and own_process:
+            os.nice(nice)  # see WorkerPool: the server's event loop goes first
         raster = importlib.import_module(raster_module_name)
         registry = ModelRegistry.load(Path(models_dir))
         runtimes = {name: load_runtime(info.path, runtime_kind, threads=threads,
@@ -237,7 +241,7 @@ def _worker_loop(sock: socket.socket, models_dir: str, runtime_kind: str, thread
     specs = {name: rt.info.spec for name, rt in runtimes.items()}
     cache = _RasterCache(raster)
     collector = None
-    if threading.current_thread() is threading.main_thread():  # a worker process of its own
+    if own_process:
         settle_after_startup()
         collector = IdleCollector()  # collect between batches, not in the middle of one
     _send_frame(sock, ("ready", os.getpid()))
@@ -334,6 +338,11 @@ class WorkerPool:
         worker_start_timeout_s: how long a worker may take to load its models.
         batch_timeout_s: a worker still on one batch after this is killed (and the batch
             retried once on its replacement).
+        worker_nice: how much lower than this process the workers run (0-19, Unix nice). The
+            process owning the pool is the game server's event loop: timers, stroke
+            acknowledgements and every answer pass through it, and the workers are the bulk of
+            the CPU; below it, a busy worker yields its core to the loop at once instead of
+            sharing it (bench/inference/README.md).
     """
 
     def __init__(self, models_dir: Path, *, workers: int | None = None, max_batch_size: int = 32,
@@ -341,9 +350,13 @@ class WorkerPool:
                  threads_per_worker: int = 1, worker_kind: str = "process",
                  raster_module: str = "inference.raster", raster_cache_size: int = 4096,
                  worker_start_timeout_s: float = DEFAULT_WORKER_START_TIMEOUT_S,
-                 batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S) -> None:
+                 batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S,
+                 worker_nice: int = DEFAULT_WORKER_NICE) -> None:
         if worker_kind not in ("process", "thread"):
             raise ValueError("worker_kind must be 'process' or 'thread'")
+        if not isinstance(worker_nice, int) or not 0 <= worker_nice <= 19:
+            raise ValueError(f"worker_nice must be an integer from 0 to 19, not {worker_nice!r}")
+        self.worker_nice = worker_nice
         self.models_dir = Path(models_dir)
         self.registry = ModelRegistry.load(self.models_dir)  # bad models fail here, loudly
         self.workers = workers if workers is not None else default_worker_count()
@@ -394,7 +407,7 @@ class WorkerPool:
         config = {"models_dir": str(self.models_dir), "runtime_kind": self.runtime,
                   "threads": self.threads_per_worker,
                   "max_batch_size": self.policy.max_batch_size,
-                  "raster_module_name": self.raster_module}
+                  "raster_module_name": self.raster_module, "nice": self.worker_nice}
         if self.worker_kind == "process":
             # A plain subprocess running this module, not multiprocessing: spawn would re-import
             # the server's __main__ in every worker, and fork would copy the event loop.

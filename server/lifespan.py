@@ -236,6 +236,7 @@ async def _open_recognizer(settings: Settings) -> AsyncIterator[Recognizer]:
         max_batch_size=settings.inference_max_batch_size,
         max_wait_ms=settings.inference_max_wait_ms,
         max_queue=settings.inference_max_queue,
+        worker_nice=settings.inference_worker_nice,
     ) as recognizer:
         yield recognizer
 

@@ -289,3 +289,25 @@ def test_top_guesses_renormalise_order_ties_by_label_and_answer_an_all_zero_row_
     assert got[0][0][1] == pytest.approx(0.5 / 1.0) and got[1][0][1] == pytest.approx(0.25)
     assert all(p == pytest.approx(0.25) for _, p in got[2])
     assert len(_top_guesses(probs, labels, 10)[0]) == 4  # never more than the category has
+
+
+async def test_workers_run_below_the_pool_by_worker_nice_and_replacements_too(toy_models):
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    pool = WorkerPool(toy_models, workers=2, max_batch_size=8, max_wait_ms=0, max_queue=8,
+                      worker_nice=7)
+    async with pool:
+        pids = pool.worker_pids()
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [min(19, own + 7)] * 2
+        assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the pool's own process stays
+        kill(pids[0])
+        await pool.wait_until(lambda: pool.stats.worker_restarts == 1)
+        await pool.wait_until_serving()
+        new = pool.worker_pids()[0]
+        assert new != pids[0] and os.getpriority(os.PRIO_PROCESS, new) == min(19, own + 7)
+        assert len(await pool.recognize(req("after", CAT))) == 3
+
+
+@pytest.mark.parametrize("nice", [-1, 20, 2.5, "5"])
+def test_worker_nice_outside_0_to_19_is_refused(toy_models, nice):
+    with pytest.raises(ValueError, match="worker_nice"):
+        WorkerPool(toy_models, workers=1, worker_nice=nice)
