@@ -65,7 +65,10 @@ DEFAULT_WORKER_START_TIMEOUT_S = 120.0
 # A batch takes milliseconds; a worker still busy after this is stuck (a bug, or a pathological
 # drawing) and is killed, so no caller waits forever.
 DEFAULT_BATCH_TIMEOUT_S = 10.0
-DEFAULT_WORKER_NICE = 0
+# Measured with the real server (bench.load, 400-800 children, bench/README.md): workers at nice
+# 10 halved the p99 of stroke-to-guess and of the stroke acknowledgement at 600 and 800 children,
+# with as many guesses answered.
+DEFAULT_WORKER_NICE = 10
 
 
 def default_worker_count() -> int:
@@ -342,7 +345,7 @@ class WorkerPool:
             process owning the pool is the game server's event loop: timers, stroke
             acknowledgements and every answer pass through it, and the workers are the bulk of
             the CPU; below it, a busy worker yields its core to the loop at once instead of
-            sharing it (bench/inference/README.md).
+            sharing it (`DEFAULT_WORKER_NICE`; 0 runs them level with this process).
     """
 
     def __init__(self, models_dir: Path, *, workers: int | None = None, max_batch_size: int = 32,

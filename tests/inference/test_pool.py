@@ -11,7 +11,7 @@ import pytest
 from inference.api import Guess, RecognizeRequest
 from inference.errors import (BadRequestError, OverloadedError, PoolClosedError,
                               UnknownLabelError, WorkerCrashedError)
-from inference.pool import WorkerPool
+from inference.pool import DEFAULT_WORKER_NICE, WorkerPool
 from inference.raster import rasterize
 from inference.registry import ModelRegistry
 from inference.runtime import load_runtime
@@ -291,19 +291,21 @@ def test_top_guesses_renormalise_order_ties_by_label_and_answer_an_all_zero_row_
     assert len(_top_guesses(probs, labels, 10)[0]) == 4  # never more than the category has
 
 
-async def test_workers_run_below_the_pool_by_worker_nice_and_replacements_too(toy_models):
+@pytest.mark.parametrize("nice", [None, 0, 7])
+async def test_workers_run_below_the_pool_by_worker_nice_and_replacements_too(toy_models, nice):
     own = os.getpriority(os.PRIO_PROCESS, 0)
+    below = min(19, own + (DEFAULT_WORKER_NICE if nice is None else nice))
     pool = WorkerPool(toy_models, workers=2, max_batch_size=8, max_wait_ms=0, max_queue=8,
-                      worker_nice=7)
+                      **({} if nice is None else {"worker_nice": nice}))
     async with pool:
         pids = pool.worker_pids()
-        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [min(19, own + 7)] * 2
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [below] * 2
         assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the pool's own process stays
         kill(pids[0])
         await pool.wait_until(lambda: pool.stats.worker_restarts == 1)
         await pool.wait_until_serving()
         new = pool.worker_pids()[0]
-        assert new != pids[0] and os.getpriority(os.PRIO_PROCESS, new) == min(19, own + 7)
+        assert new != pids[0] and os.getpriority(os.PRIO_PROCESS, new) == below
         assert len(await pool.recognize(req("after", CAT))) == 3
 
 
