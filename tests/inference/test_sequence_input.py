@@ -203,3 +203,23 @@ def test_a_sequence_model_trained_on_a_coarser_simplification_is_served_with_it(
     np.testing.assert_allclose(ModelRunner(out / "both6", "keras").predict_drawings(raws), g, atol=1e-4)
     with pytest.raises(SystemExit, match="sequence spec differ"):
         train_main([*common, "--name", "mixed", "--ensemble-of", f"{out / 'both'},{out / 'seq6'}"])
+
+
+def test_conv_pool1_is_the_conv_tower_pooling_from_its_first_layer():
+    """The same weights as "conv" (pooling has none), every layer after the first on half the
+    steps: 128 points reach the time pooling as 4 steps instead of 8."""
+    from inference.training.sequence_model import SEQ_ARCHS, build_sequence_net
+
+    assert "conv_pool1" in SEQ_ARCHS
+    nets = {arch: build_sequence_net(128, 7, tiny=True, arch=arch) for arch in ("conv", "conv_pool1")}
+    assert nets["conv"].count_params() == nets["conv_pool1"].count_params()
+    def steps(net) -> list[int]:
+        """Each convolution's steps, then what the max+mean over time sees."""
+        convs = [layer.output.shape[1] for layer in net.layers if layer.name.startswith("conv")]
+        pool = next(layer for layer in net.layers if layer.name.startswith("global_max"))
+        return [*convs, pool.input.shape[1]]
+
+    assert steps(nets["conv"]) == [128, 128, 64, 32, 16, 8]
+    assert steps(nets["conv_pool1"]) == [128, 64, 32, 16, 8, 4]
+    with pytest.raises(SystemExit, match="seq-arch"):
+        seq_main(["--seq-arch", "lstm9", "--tiny", "--data", str(FIXTURES)])
