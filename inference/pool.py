@@ -231,7 +231,10 @@ def _worker_loop(sock: socket.socket, models_dir: str, runtime_kind: str, thread
     own_process = threading.current_thread() is threading.main_thread()
     try:
         if nice and own_process:
-            os.nice(nice)  # see WorkerPool: the server's event loop goes first
+            try:
+                os.nice(nice)  # see WorkerPool: the server's event loop goes first
+            except OSError:  # a speed measure only: serving at the pool's priority beats not
+                pass
         raster = importlib.import_module(raster_module_name)
         registry = ModelRegistry.load(Path(models_dir))
         runtimes = {name: load_runtime(info.path, runtime_kind, threads=threads,
@@ -344,8 +347,8 @@ class WorkerPool:
         worker_nice: how much lower than this process the workers run (0-19, Unix nice). The
             process owning the pool is the game server's event loop: timers, stroke
             acknowledgements and every answer pass through it, and the workers are the bulk of
-            the CPU; below it, a busy worker yields its core to the loop at once instead of
-            sharing it (`DEFAULT_WORKER_NICE`; 0 runs them level with this process).
+            the CPU; below it, the loop is scheduled first when both want a core
+            (`DEFAULT_WORKER_NICE`; 0 runs them level with this process).
     """
 
     def __init__(self, models_dir: Path, *, workers: int | None = None, max_batch_size: int = 32,
@@ -357,7 +360,7 @@ class WorkerPool:
                  worker_nice: int = DEFAULT_WORKER_NICE) -> None:
         if worker_kind not in ("process", "thread"):
             raise ValueError("worker_kind must be 'process' or 'thread'")
-        if not isinstance(worker_nice, int) or not 0 <= worker_nice <= 19:
+        if type(worker_nice) is not int or not 0 <= worker_nice <= 19:
             raise ValueError(f"worker_nice must be an integer from 0 to 19, not {worker_nice!r}")
         self.worker_nice = worker_nice
         self.models_dir = Path(models_dir)

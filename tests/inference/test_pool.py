@@ -309,7 +309,7 @@ async def test_workers_run_below_the_pool_by_worker_nice_and_replacements_too(to
         assert len(await pool.recognize(req("after", CAT))) == 3
 
 
-@pytest.mark.parametrize("nice", [-1, 20, 2.5, "5"])
+@pytest.mark.parametrize("nice", [-1, 20, 2.5, "5", True])
 def test_worker_nice_outside_0_to_19_is_refused(toy_models, nice):
     with pytest.raises(ValueError, match="worker_nice"):
         WorkerPool(toy_models, workers=1, worker_nice=nice)
