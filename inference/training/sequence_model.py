@@ -31,7 +31,9 @@ from inference.raster import RDP_EPSILON
 from inference.sequence import DEFAULT_SEQUENCE_SPEC, FEATURES, encode, encode_simplified, rdp_epsilon
 
 
-SEQ_ARCHS = ("bilstm", "conv", "conv_pool1")
+# The convolutional towers by the layer they start pooling after (`_conv_net`).
+_CONV_POOL_FROM = {"conv": 1, "conv_pool1": 0}
+SEQ_ARCHS = ("bilstm", *_CONV_POOL_FROM)
 
 
 def build_sequence_net(max_points: int, n_classes: int, width: int = 128, tiny: bool = False,
@@ -43,8 +45,8 @@ def build_sequence_net(max_points: int, n_classes: int, width: int = 128, tiny: 
     import keras
     from keras import layers
 
-    if arch in SEQ_ARCHS and arch != "bilstm":
-        return _conv_net(max_points, n_classes, tiny, pool_from=0 if arch == "conv_pool1" else 1)
+    if arch in _CONV_POOL_FROM:
+        return _conv_net(max_points, n_classes, tiny, pool_from=_CONV_POOL_FROM[arch])
     c1, c2, c3, w = (8, 8, 16, 8) if tiny else (48, 64, 96, width)
     inp = keras.Input((max_points, len(FEATURES)), name="points")
     x = inp
